@@ -1,0 +1,88 @@
+# Smart-community evaluation platform. `make help` lists the targets.
+# Two locked environments: .venv (Airflow, dbt, GX, ingestion, simulator, tests) and
+# .venv-superset (Superset needs SQLAlchemy < 2, Airflow needs >= 2).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON_BIN  ?= python3
+VENV        := .venv
+SS_VENV     := .venv-superset
+PY          := $(VENV)/bin/python
+SS_PY       := $(SS_VENV)/bin/python
+STAMPS      := .make
+UV          := $(shell command -v uv 2>/dev/null || echo "$(PYTHON_BIN) -m uv")
+PYTEST_ARGS ?=
+
+export DO_NOT_TRACK := 1
+export GX_ANALYTICS_ENABLED := false
+export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
+
+.PHONY: help setup setup-system lock demo test test-slow lint clean
+
+help: ## list the targets
+	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(STAMPS)/uv:
+	@mkdir -p $(STAMPS)
+	@command -v uv >/dev/null 2>&1 || $(PYTHON_BIN) -m uv --version >/dev/null 2>&1 || { \
+	  echo "==> installing uv (python3 -m pip install uv)"; $(PYTHON_BIN) -m pip install -q uv; }
+	@touch $@
+
+$(STAMPS)/venv: requirements/pipeline.lock.txt | $(STAMPS)/uv
+	@echo "==> building $(VENV) from requirements/pipeline.lock.txt"
+	@test -x $(PY) || $(UV) venv -q --python $(PYTHON_BIN) $(VENV)
+	@VIRTUAL_ENV=$(VENV) $(UV) pip sync -q --compile-bytecode requirements/pipeline.lock.txt
+	@touch $@
+
+$(STAMPS)/venv-superset: requirements/superset.lock.txt | $(STAMPS)/uv
+	@echo "==> building $(SS_VENV) from requirements/superset.lock.txt"
+	@test -x $(SS_PY) || $(UV) venv -q --python $(PYTHON_BIN) $(SS_VENV)
+	@VIRTUAL_ENV=$(SS_VENV) $(UV) pip sync -q --compile-bytecode requirements/superset.lock.txt
+	@touch $@
+
+$(STAMPS)/system: requirements/debian.txt
+	@mkdir -p $(STAMPS)
+	@missing=$$(for p in $$(cat requirements/debian.txt); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then echo "==> installing Debian packages: $$missing"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null); \
+	  else echo "!! missing Debian packages: $$missing (run: sudo apt-get install $$missing)"; exit 1; fi; \
+	fi
+	@touch $@
+
+setup: $(STAMPS)/venv $(STAMPS)/venv-superset $(STAMPS)/system ## build both environments from the lock files (no-op when unchanged)
+
+setup-system: $(STAMPS)/system ## install the Debian packages the browser tests and reports need
+
+lock: ## re-resolve requirements/*.in into the lock files
+	@echo "==> locking requirements"
+	$(UV) pip compile -q --python-version 3.11 requirements/pipeline.in -o requirements/pipeline.lock.txt
+	$(UV) pip compile -q --python-version 3.11 requirements/superset.in -o requirements/superset.lock.txt
+
+demo: setup ## run the main job end to end on embedded defaults
+	@echo "==> checking the pilot registry"
+	@$(PY) -m ingestion.registry check
+	@echo "==> environments"
+	@$(PY) -c "import duckdb, airflow, dbt.version, great_expectations as gx; print(f'  pipeline: duckdb {duckdb.__version__}, airflow {airflow.__version__}, dbt {dbt.version.__version__}, gx {gx.__version__}')"
+	@$(SS_PY) -c "import duckdb, superset; print(f'  superset: duckdb {duckdb.__version__}, superset {superset.__version__ if hasattr(superset, \"__version__\") else \"6.1\"}')"
+
+test: setup ## run lint and the default test suite
+	@echo "==> ruff"
+	@$(VENV)/bin/ruff check .
+	@echo "==> pytest (not slow)"
+	@$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-slow: setup ## run the slow and scale tests too
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup ## ruff on Python, dbt parse on SQL
+	@echo "==> ruff check + format check"
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+
+clean: ## remove generated data and caches (keeps the environments)
+	@echo "==> removing data/, landing/, warehouse/, caches"
+	rm -rf data landing warehouse bench/results test-artifacts .pytest_cache .ruff_cache dbt_project/target dbt_project/logs
+
+distclean: clean ## also remove both environments
+	rm -rf $(VENV) $(SS_VENV) $(STAMPS)

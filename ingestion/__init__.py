@@ -1,0 +1,1 @@
+"""Connectors that pull community systems' data into the Parquet landing zone."""

@@ -1,0 +1,264 @@
+"""The pilot registry (config/pilots.yml): which sites exist and how each source kind reaches us.
+
+Validated with pydantic so that a bad registry fails early with the site and field named,
+instead of failing deep inside a connector.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = PROJECT_ROOT / "config"
+DEFAULT_REGISTRY = CONFIG_DIR / "pilots.yml"
+KINDS_FILE = CONFIG_DIR / "kinds.yml"
+
+SOURCE_KINDS = (
+    "passages",
+    "visitors",
+    "vehicles",
+    "alerts",
+    "fire_alarms",
+    "device_status",
+    "service_cases",
+    "register",
+    "activities",
+    "disclosures",
+    "surveys",
+)
+SourceKind = Literal[
+    "passages",
+    "visitors",
+    "vehicles",
+    "alerts",
+    "fire_alarms",
+    "device_status",
+    "service_cases",
+    "register",
+    "activities",
+    "disclosures",
+    "surveys",
+]
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,39}$")]
+EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]*$")]
+
+# Which kinds each vendor shape can deliver (config/vendors/<shape>.yml holds the mappings).
+SHAPE_KINDS: dict[str, frozenset[str]] = {
+    "isc_openapi": frozenset({"passages", "visitors", "vehicles", "alerts", "device_status"}),
+    "token_rest": frozenset(SOURCE_KINDS) - {"service_cases"},
+    "gov_export": frozenset({"service_cases"}),
+    "manual_xlsx": frozenset({"service_cases", "register", "activities", "disclosures", "surveys"}),
+    "alarm_jsonl": frozenset({"alerts", "fire_alarms"}),
+}
+
+_ENV_PATTERN = re.compile(r"\$\{([A-Z][A-Z0-9_]*)(?::-([^}]*))?\}")
+
+
+def expand_env(value: str, environ: dict[str, str] | None = None) -> str:
+    """Expand `${VAR}` and `${VAR:-default}`; an unset variable without default is an error."""
+    env = os.environ if environ is None else environ
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is None:
+            raise KeyError(f"environment variable {name} is not set")
+        return default
+
+    return _ENV_PATTERN.sub(substitute, value)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IscConnection(_Strict):
+    shape: Literal["isc_openapi"]
+    base_url: str
+    app_key_env: EnvName
+    app_secret_env: EnvName
+    page_size: int = Field(1000, ge=1, le=1000)
+
+
+class RestConnection(_Strict):
+    shape: Literal["token_rest"]
+    base_url: str
+    client_id_env: EnvName
+    client_secret_env: EnvName
+    page_size: int = Field(1000, ge=1, le=5000)
+
+
+class FileDrop(_Strict):
+    shape: Literal["gov_export", "manual_xlsx", "alarm_jsonl"]
+    drop_dir: str
+    format: Literal["csv", "xlsx", "jsonl"] | None = None
+
+    @model_validator(mode="after")
+    def _format_fits_shape(self) -> FileDrop:
+        allowed = {"gov_export": {"csv", "xlsx"}, "manual_xlsx": {"xlsx"}, "alarm_jsonl": {"jsonl"}}
+        if self.format is not None and self.format not in allowed[self.shape]:
+            raise ValueError(f"format {self.format!r} does not fit shape {self.shape} (allowed: {sorted(allowed[self.shape])})")
+        return self
+
+    @property
+    def file_format(self) -> str:
+        return self.format or {"gov_export": "csv", "manual_xlsx": "xlsx", "alarm_jsonl": "jsonl"}[self.shape]
+
+
+Source = Annotated[IscConnection | RestConnection | FileDrop, Field(discriminator="shape")]
+
+
+class Street(_Strict):
+    street_id: Slug
+    name_zh: str
+    name_en: str
+
+
+class Site(_Strict):
+    site_id: Slug
+    name_zh: str
+    name_en: str
+    street_id: Slug
+    kind: Literal["community", "block"]
+    sample: bool
+    profile: str = Field(description="behaviour profile the simulator uses; the platform ignores it")
+    residents: int = Field(gt=0)
+    households: int = Field(gt=0)
+    area_m2: float = Field(gt=0)
+    pedestrian_entrances: int = Field(ge=0)
+    smart_gate_entrances: int = Field(ge=0)
+    vehicle_entrances: int = Field(ge=0)
+    key_points: int = Field(ge=0)
+    cameras: int = Field(ge=0)
+    fire_sensors: int = Field(ge=0)
+    iot_devices: int = Field(ge=0)
+    gigabit_household_share: float = Field(ge=0, le=1)
+    coverage_5g_area_share: float = Field(ge=0, le=1)
+    sources: dict[SourceKind, Source]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Site:
+        if self.households > self.residents:
+            raise ValueError(f"households ({self.households}) exceed residents ({self.residents})")
+        if self.smart_gate_entrances > self.pedestrian_entrances:
+            raise ValueError(
+                f"smart_gate_entrances ({self.smart_gate_entrances}) exceed pedestrian_entrances ({self.pedestrian_entrances})"
+            )
+        for kind, source in self.sources.items():
+            if kind not in SHAPE_KINDS[source.shape]:
+                raise ValueError(f"sources.{kind}: shape {source.shape} cannot deliver {kind}")
+        return self
+
+    def source(self, kind: str) -> IscConnection | RestConnection | FileDrop | None:
+        return self.sources.get(kind)  # type: ignore[call-overload]
+
+    def resolve(self, template: str, environ: dict[str, str] | None = None) -> str:
+        """A connection string with `${ENV}` expanded and `{site_id}` filled in."""
+        return expand_env(template, environ).replace("{site_id}", self.site_id)
+
+
+class District(_Strict):
+    id: Slug
+    name_zh: str
+    name_en: str
+    city_zh: str
+
+
+class Registry(_Strict):
+    version: int
+    district: District
+    streets: list[Street]
+    connections: dict[str, dict[str, Any]] = Field(default_factory=dict, description="YAML anchors only")
+    sites: list[Site] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_and_linked(self) -> Registry:
+        street_ids = {s.street_id for s in self.streets}
+        seen: set[str] = set()
+        for site in self.sites:
+            if site.site_id in seen:
+                raise ValueError(f"site {site.site_id}: site_id appears twice")
+            seen.add(site.site_id)
+            if site.street_id not in street_ids:
+                raise ValueError(f"site {site.site_id}: street_id {site.street_id!r} is not in streets {sorted(street_ids)}")
+        return self
+
+    def site(self, site_id: str) -> Site:
+        for site in self.sites:
+            if site.site_id == site_id:
+                return site
+        raise KeyError(f"unknown site {site_id!r}; known: {', '.join(s.site_id for s in self.sites)}")
+
+    def street(self, street_id: str) -> Street:
+        return next(s for s in self.streets if s.street_id == street_id)
+
+
+class RegistryError(ValueError):
+    """The registry file is unreadable or invalid; the message names the site and field."""
+
+
+def _describe(error: ValidationError, raw: dict[str, Any]) -> str:
+    lines = []
+    for err in error.errors():
+        loc = list(err["loc"])
+        where = ".".join(str(p) for p in loc)
+        if len(loc) >= 2 and loc[0] == "sites" and isinstance(loc[1], int):
+            sites = raw.get("sites") or []
+            site_id = sites[loc[1]].get("site_id", f"#{loc[1]}") if loc[1] < len(sites) else f"#{loc[1]}"
+            field = ".".join(str(p) for p in loc[2:]) or "(site)"
+            where = f"site {site_id}: field {field}"
+        lines.append(f"{where}: {err['msg']}")
+    return "; ".join(lines)
+
+
+def parse_registry(raw: Any, origin: str = "<registry>") -> Registry:
+    if not isinstance(raw, dict):
+        raise RegistryError(f"{origin}: expected a mapping at the top level")
+    try:
+        return Registry.model_validate(raw)
+    except ValidationError as exc:
+        raise RegistryError(f"{origin}: {_describe(exc, raw)}") from None
+
+
+def load_registry(path: Path | str | None = None) -> Registry:
+    """Load and validate the registry (default: $SMARTCOMM_REGISTRY or config/pilots.yml)."""
+    path = Path(path or os.environ.get("SMARTCOMM_REGISTRY") or DEFAULT_REGISTRY)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise RegistryError(f"{path}: {exc}") from None
+    return parse_registry(raw, str(path))
+
+
+@cache
+def load_kinds() -> dict[str, Any]:
+    """The landing contract per source kind (config/kinds.yml)."""
+    return yaml.safe_load(KINDS_FILE.read_text(encoding="utf-8"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Validate the pilot registry. Example: python -m ingestion.registry check")
+    parser.add_argument("command", choices=["check"])
+    parser.add_argument("--file", default=None, help="registry file (default config/pilots.yml)")
+    args = parser.parse_args(argv)
+    try:
+        registry = load_registry(args.file)
+    except RegistryError as exc:
+        print(f"invalid registry: {exc}")
+        return 1
+    print(f"registry ok: {len(registry.sites)} sites in {len(registry.streets)} streets")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

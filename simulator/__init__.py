@@ -1,0 +1,1 @@
+"""A stand-in for the pilot communities' vendor systems: HTTP APIs, file drops, faults, ground truth."""

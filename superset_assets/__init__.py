@@ -1,0 +1,1 @@
+"""Superset configuration and dashboards as code (native export format)."""

@@ -1,0 +1,21 @@
+"""Shared fixtures: project paths and the registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ingestion.registry import Registry, load_registry
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def project_root() -> Path:
+    return PROJECT_ROOT
+
+
+@pytest.fixture(scope="session")
+def registry() -> Registry:
+    return load_registry()
