@@ -105,7 +105,9 @@ class FileDrop(_Strict):
     def _format_fits_shape(self) -> FileDrop:
         allowed = {"gov_export": {"csv", "xlsx"}, "manual_xlsx": {"xlsx"}, "alarm_jsonl": {"jsonl"}}
         if self.format is not None and self.format not in allowed[self.shape]:
-            raise ValueError(f"format {self.format!r} does not fit shape {self.shape} (allowed: {sorted(allowed[self.shape])})")
+            raise ValueError(
+                f"format {self.format!r} does not fit shape {self.shape} (allowed: {sorted(allowed[self.shape])})"
+            )
         return self
 
     @property
@@ -188,7 +190,9 @@ class Registry(_Strict):
                 raise ValueError(f"site {site.site_id}: site_id appears twice")
             seen.add(site.site_id)
             if site.street_id not in street_ids:
-                raise ValueError(f"site {site.site_id}: street_id {site.street_id!r} is not in streets {sorted(street_ids)}")
+                raise ValueError(
+                    f"site {site.site_id}: street_id {site.street_id!r} is not in streets {sorted(street_ids)}"
+                )
         return self
 
     def site(self, site_id: str) -> Site:
@@ -247,7 +251,9 @@ def load_kinds() -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(description="Validate the pilot registry. Example: python -m ingestion.registry check")
+    parser = argparse.ArgumentParser(
+        description="Validate the pilot registry. Example: python -m ingestion.registry check"
+    )
     parser.add_argument("command", choices=["check"])
     parser.add_argument("--file", default=None, help="registry file (default config/pilots.yml)")
     args = parser.parse_args(argv)

@@ -108,7 +108,7 @@ def test_secret_must_be_an_env_name_not_a_value(raw):
 def test_unreadable_file_is_a_registry_error(tmp_path):
     path = tmp_path / "pilots.yml"
     path.write_text("sites: [unclosed", encoding="utf-8")
-    with pytest.raises(RegistryError, match="pilots.yml"):
+    with pytest.raises(RegistryError, match=r"pilots\.yml"):
         load_registry(path)
 
 
