@@ -1,0 +1,183 @@
+"""The landing contract (config/kinds.yml) turned into Arrow schemas and row validators.
+
+kinds.yml is the single source of truth for what a landed partition of a kind holds; this
+module only interprets it, so adding a column there changes every writer and reader alike.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import pyarrow as pa
+
+from ingestion.registry import load_kinds
+from ingestion.timeutil import to_local_date, to_local_naive
+
+METADATA_COLUMNS = ("site_id", "_run_id", "_source_shape", "_source_record_id", "_fetched_at_utc")
+
+_ARROW_TYPES: dict[str, pa.DataType] = {
+    "string": pa.string(),
+    "timestamp": pa.timestamp("us"),
+    "date": pa.date32(),
+    "double": pa.float64(),
+    "integer": pa.int64(),
+    "boolean": pa.bool_(),
+}
+
+
+class RowError(ValueError):
+    """A row breaks the contract; the message is the quarantine reason."""
+
+
+_TRUE = {"true", "1", "yes", "y", "t", "是", "有"}
+_FALSE = {"false", "0", "no", "n", "f", "否", "无"}
+
+
+def _is_blank(value: Any) -> bool:
+    return (
+        value is None
+        or (isinstance(value, str) and not value.strip())
+        or (isinstance(value, float) and math.isnan(value))
+    )
+
+
+def _to_string(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _to_double(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("boolean is not a number")
+    number = float(value)
+    if math.isnan(number) or math.isinf(number):
+        raise ValueError("not a finite number")
+    return number
+
+
+def _to_integer(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("boolean is not an integer")
+    if isinstance(value, int):
+        return value
+    number = float(value)
+    if not number.is_integer():
+        raise ValueError("not a whole number")
+    return int(number)
+
+
+def _to_boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError("not a boolean")
+
+
+_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "string": _to_string,
+    "timestamp": to_local_naive,
+    "date": to_local_date,
+    "double": _to_double,
+    "integer": _to_integer,
+    "boolean": _to_boolean,
+}
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    name: str
+    type: str
+    nullable: bool
+    values: frozenset[str] | None
+    range: tuple[float, float] | None
+    pii_pseudonym: bool
+
+    def convert(self, value: Any) -> Any:
+        """The value in the contract's type, or RowError with a reason fit for quarantine."""
+        if _is_blank(value):
+            if self.nullable:
+                return None
+            raise RowError(f"{self.name}: missing (required)")
+        try:
+            converted = _CONVERTERS[self.type](value)
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise RowError(f"{self.name}: cannot read {value!r} as {self.type} ({exc})") from None
+        if self.values is not None and converted not in self.values:
+            raise RowError(f"{self.name}: {converted!r} is not one of {sorted(self.values)}")
+        if self.range is not None and not (self.range[0] <= converted <= self.range[1]):
+            raise RowError(f"{self.name}: {converted!r} outside [{self.range[0]}, {self.range[1]}]")
+        return converted
+
+
+@dataclass(frozen=True)
+class KindContract:
+    kind: str
+    day_column: str
+    natural_key: tuple[str, ...]
+    columns: tuple[ColumnSpec, ...]
+    schema: pa.Schema
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    @property
+    def pseudonym_columns(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.pii_pseudonym)
+
+    def day_of(self, row: dict[str, Any]) -> dt.date:
+        value = row[self.day_column]
+        return value.date() if isinstance(value, dt.datetime) else value
+
+    def key_of(self, row: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(row[c] for c in self.natural_key)
+
+
+@cache
+def contract(kind: str) -> KindContract:
+    """The contract of one kind; KeyError names the known kinds."""
+    spec = load_kinds()
+    kinds = spec["kinds"]
+    if kind not in kinds:
+        raise KeyError(f"unknown kind {kind!r}; known: {', '.join(kinds)}")
+    entry = kinds[kind]
+    columns = []
+    for name, col in entry["columns"].items():
+        values = col.get("values")
+        rng = col.get("range")
+        columns.append(
+            ColumnSpec(
+                name=name,
+                type=col["type"],
+                nullable=bool(col.get("nullable", False)),
+                values=frozenset(values) if values else None,
+                range=(float(rng[0]), float(rng[1])) if rng else None,
+                pii_pseudonym=bool(col.get("pii_pseudonym", False)),
+            )
+        )
+    fields = [pa.field(c.name, _ARROW_TYPES[c.type], nullable=c.nullable) for c in columns]
+    for name, meta in spec["metadata"].items():
+        fields.append(pa.field(name, _ARROW_TYPES[meta["type"]], nullable=name == "_source_record_id"))
+    return KindContract(
+        kind=kind,
+        day_column=entry["day_column"],
+        natural_key=tuple(entry["natural_key"]),
+        columns=tuple(columns),
+        schema=pa.schema(fields),
+    )
+
+
+def all_kinds() -> list[str]:
+    return list(load_kinds()["kinds"])

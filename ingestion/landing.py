@@ -1,0 +1,312 @@
+"""The landing writer: canonical records in, atomic Parquet day partitions out.
+
+Public API (used by the connectors, the dbt developers' fixtures and the benchmarks):
+
+    land_records(kind, site_id, day, records, *, source_shape, run_id, paths=None,
+                 pseudonymizer=None, fetched_at_utc=None) -> LandingResult
+        Land one local day of one kind for one site. `records` are dicts in canonical form:
+        the column names of config/kinds.yml, where `*_key` columns may instead be given as
+        the clear-text fields listed in config/vendors/_personal_data.yml (id_card, name,
+        phone, plate, person_id, household_id, birth_date, ...). Times may be datetimes
+        (naive = Asia/Shanghai), ISO 8601 text with or without offset, or epoch ms (UTC).
+        An optional `_source_record_id` names the vendor's record; otherwise the natural key.
+        Every record is normalized, pseudonymized (HMAC-SHA256, key $SMARTCOMM_PSEUDONYM_KEY),
+        validated against the contract and deduplicated on the natural key (last one wins);
+        bad rows go to landing/_quarantine/<kind>/site=<id>/date=<day>/ with their reason
+        and the redacted raw record. The partition is written even when empty, to a temp
+        name in the same directory and renamed into place: a re-run replaces it.
+
+    PartitionBuilder(kind, site_id, days, *, source_shape, run_id, ...)
+        The same for several days at once: .add(record, raw=..., fallback_day=...),
+        .reject(raw, reason, day), then .commit() writes every day in `days`.
+
+Nothing here knows a vendor: connectors map vendor fields to canonical ones first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+
+from ingestion.contract import KindContract, RowError, contract
+from ingestion.paths import DataPaths, data_paths
+from ingestion.pii import Pseudonymizer, apply_personal_data_policy, personal_data_policy
+from ingestion.registry import CONFIG_DIR
+from ingestion.timeutil import utc_now
+
+DATA_FILE = "data.parquet"
+QUARANTINE_FILE = "quarantine.parquet"
+
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        pa.field("site_id", pa.string(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("day", pa.date32(), nullable=False),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("raw_record", pa.string(), nullable=True),
+        pa.field("_run_id", pa.string(), nullable=False),
+        pa.field("_source_shape", pa.string(), nullable=False),
+        pa.field("_source_record_id", pa.string(), nullable=True),
+        pa.field("_fetched_at_utc", pa.timestamp("us"), nullable=False),
+    ]
+)
+
+
+@dataclass
+class LandingResult:
+    """What one landing did; the audit table records these figures."""
+
+    kind: str
+    site_id: str
+    days: list[dt.date]
+    rows_in: int = 0
+    rows_landed: int = 0
+    rows_deduplicated: int = 0
+    rows_quarantined: int = 0
+    quarantine_reasons: Counter[str] = field(default_factory=Counter)
+    partitions: list[Path] = field(default_factory=list)
+
+    def merge(self, other: LandingResult) -> None:
+        self.days.extend(d for d in other.days if d not in self.days)
+        self.rows_in += other.rows_in
+        self.rows_landed += other.rows_landed
+        self.rows_deduplicated += other.rows_deduplicated
+        self.rows_quarantined += other.rows_quarantined
+        self.quarantine_reasons.update(other.quarantine_reasons)
+        self.partitions.extend(other.partitions)
+
+
+def _reason_class(reason: str) -> str:
+    """A short, countable class of a quarantine reason ("event_time: cannot read ..." -> "event_time")."""
+    return reason.split(":", 1)[0]
+
+
+def atomic_write_table(table: pa.Table, target: Path) -> None:
+    """Write `table` next to `target` under a temp name, fsync, then rename over it."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target.parent.glob(f".{target.name}.*.tmp"):
+        stale.unlink(missing_ok=True)  # left by a killed run; never visible to readers (.tmp)
+    tmp = target.parent / f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _json_default(value: Any) -> Any:
+    return str(value)
+
+
+class PartitionBuilder:
+    """Collects records for some local days of one (kind, site); commit() writes every day."""
+
+    def __init__(
+        self,
+        kind: str,
+        site_id: str,
+        days: Iterable[dt.date],
+        *,
+        source_shape: str,
+        run_id: str,
+        paths: DataPaths | None = None,
+        pseudonymizer: Pseudonymizer | None = None,
+        fetched_at_utc: dt.datetime | None = None,
+        known_values: dict[str, frozenset[str]] | None = None,
+    ) -> None:
+        self.contract: KindContract = contract(kind)
+        self.kind = kind
+        self.site_id = site_id
+        self.days = sorted(set(days))
+        if not self.days:
+            raise ValueError("at least one day is needed")
+        self._day_set = set(self.days)
+        self.source_shape = source_shape
+        self.run_id = run_id
+        self.paths = paths or data_paths()
+        self.pseudonymizer = pseudonymizer or Pseudonymizer()
+        self.fetched_at_utc = fetched_at_utc or utc_now()
+        self.known_values = known_values or {}
+        self._rows: dict[dt.date, dict[tuple[Any, ...], dict[str, Any]]] = {d: {} for d in self.days}
+        self._quarantine: dict[dt.date, list[dict[str, Any]]] = {d: [] for d in self.days}
+        self.result = LandingResult(kind, site_id, list(self.days))
+        self._pseudonym_columns = set(self.contract.pseudonym_columns)
+        self._derived_columns = {r.column for r in personal_data_policy().derived.get(kind, ())}
+
+    # -- adding -----------------------------------------------------------------------------
+    def add(
+        self,
+        record: dict[str, Any],
+        *,
+        raw: Any = None,
+        fallback_day: dt.date | None = None,
+        fetched_at_utc: dt.datetime | None = None,
+    ) -> bool:
+        """Normalize one canonical record into its day; False when it went to quarantine."""
+        self.result.rows_in += 1
+        try:
+            row = self._normalize(record)
+        except (RowError, ValueError) as exc:
+            self._reject(raw if raw is not None else record, str(exc), fallback_day, record.get("_source_record_id"))
+            return False
+        day = self.contract.day_of(row)
+        if day not in self._day_set:
+            self._reject(
+                raw if raw is not None else record,
+                f"{self.contract.day_column}: local day {day} is outside the landed days "
+                f"{self.days[0]}..{self.days[-1]}",
+                fallback_day,
+                row["_source_record_id"],
+            )
+            return False
+        if fetched_at_utc is not None:
+            row["_fetched_at_utc"] = fetched_at_utc
+        bucket = self._rows[day]
+        key = self.contract.key_of(row)
+        if key in bucket:
+            self.result.rows_deduplicated += 1
+            del bucket[key]  # keep the latest version, in arrival order
+        bucket[key] = row
+        return True
+
+    def reject(self, raw: Any, reason: str, day: dt.date | None = None, source_record_id: str | None = None) -> None:
+        """Quarantine a record the connector could not even map (unparseable line, bad cell)."""
+        self.result.rows_in += 1
+        self._reject(raw, reason, day, source_record_id)
+
+    def _reject(self, raw: Any, reason: str, day: dt.date | None, source_record_id: Any) -> None:
+        target = day if day in self._day_set else self.days[0]
+        self._quarantine[target].append(
+            {
+                "site_id": self.site_id,
+                "kind": self.kind,
+                "day": target,
+                "reason": reason,
+                "raw_record": orjson.dumps(
+                    self.pseudonymizer.redact(raw), default=_json_default, option=orjson.OPT_NON_STR_KEYS
+                ).decode()
+                if raw is not None
+                else None,
+                "_run_id": self.run_id,
+                "_source_shape": self.source_shape,
+                "_source_record_id": None if source_record_id is None else str(source_record_id),
+                "_fetched_at_utc": self.fetched_at_utc,
+            }
+        )
+        self.result.rows_quarantined += 1
+        self.result.quarantine_reasons[_reason_class(reason)] += 1
+
+    def _normalize(self, record: dict[str, Any]) -> dict[str, Any]:
+        row: dict[str, Any] = {}
+        for spec in self.contract.columns:
+            if spec.name in self._pseudonym_columns or spec.name in self._derived_columns:
+                continue
+            row[spec.name] = spec.convert(record.get(spec.name))
+            allowed = self.known_values.get(spec.name)
+            if allowed is not None and row[spec.name] is not None and row[spec.name] not in allowed:
+                raise RowError(f"{spec.name}: unknown value {row[spec.name]!r} for site {self.site_id}")
+        derived = apply_personal_data_policy(self.kind, record, self.pseudonymizer, row)
+        for spec in self.contract.columns:
+            if spec.name in self._pseudonym_columns:
+                row[spec.name] = spec.convert(derived.get(spec.name))
+            elif spec.name in self._derived_columns:
+                row[spec.name] = spec.convert(derived.get(spec.name, record.get(spec.name)))
+        _check_order(self.kind, row)
+        key = self.contract.key_of(row)
+        source_id = record.get("_source_record_id")
+        row["site_id"] = self.site_id
+        row["_run_id"] = self.run_id
+        row["_source_shape"] = self.source_shape
+        row["_source_record_id"] = str(source_id) if source_id is not None else "|".join(str(k) for k in key)
+        row["_fetched_at_utc"] = self.fetched_at_utc
+        return row
+
+    # -- writing ----------------------------------------------------------------------------
+    def commit(self) -> LandingResult:
+        """Write every day's partition (empty ones too) and its quarantine, atomically per file."""
+        schema = self.contract.schema
+        for day in self.days:
+            rows = list(self._rows[day].values())
+            columns = {name: [r[name] for r in rows] for name in schema.names}
+            table = pa.Table.from_pydict(columns, schema=schema)
+            iso = day.isoformat()
+            target = self.paths.partition(self.kind, self.site_id, iso) / DATA_FILE
+            atomic_write_table(table, target)
+            self.result.partitions.append(target)
+            self.result.rows_landed += len(rows)
+            qtarget = self.paths.quarantine_partition(self.kind, self.site_id, iso) / QUARANTINE_FILE
+            rejected = self._quarantine[day]
+            if rejected:
+                qcolumns = {name: [r[name] for r in rejected] for name in QUARANTINE_SCHEMA.names}
+                atomic_write_table(pa.Table.from_pydict(qcolumns, schema=QUARANTINE_SCHEMA), qtarget)
+            else:
+                qtarget.unlink(missing_ok=True)  # a re-run that no longer rejects anything
+        self._rows = {d: {} for d in self.days}
+        self._quarantine = {d: [] for d in self.days}
+        return self.result
+
+
+VALIDATION_FILE = CONFIG_DIR / "vendors" / "_validation.yml"
+
+
+@cache
+def _ordered_times() -> dict[str, tuple[tuple[str, str], ...]]:
+    """Time pairs where the second must not precede the first (config/vendors/_validation.yml)."""
+    raw = yaml.safe_load(VALIDATION_FILE.read_text(encoding="utf-8"))
+    return {kind: tuple((a, b) for a, b in pairs) for kind, pairs in (raw.get("ordered_times") or {}).items()}
+
+
+def _check_order(kind: str, row: dict[str, Any]) -> None:
+    for first, second in _ordered_times().get(kind, ()):
+        a, b = row.get(first), row.get(second)
+        if a is not None and b is not None and b < a:
+            raise RowError(f"{second}: {b} is before {first} {a} (negative duration)")
+
+
+def land_records(
+    kind: str,
+    site_id: str,
+    day: dt.date | str,
+    records: Iterable[dict[str, Any]],
+    *,
+    source_shape: str,
+    run_id: str,
+    paths: DataPaths | None = None,
+    pseudonymizer: Pseudonymizer | None = None,
+    fetched_at_utc: dt.datetime | None = None,
+) -> LandingResult:
+    """Land one local day of canonical records (see the module docstring)."""
+    if isinstance(day, str):
+        day = dt.date.fromisoformat(day)
+    builder = PartitionBuilder(
+        kind,
+        site_id,
+        [day],
+        source_shape=source_shape,
+        run_id=run_id,
+        paths=paths,
+        pseudonymizer=pseudonymizer,
+        fetched_at_utc=fetched_at_utc,
+    )
+    for record in records:
+        builder.add(record)
+    return builder.commit()
+
+
+def new_run_id(prefix: str = "run") -> str:
+    """A sortable, unique run id: <prefix>-<UTC time>-<random>."""
+    return f"{prefix}-{utc_now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"

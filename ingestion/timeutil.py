@@ -1,0 +1,108 @@
+"""Time normalization: every vendor time becomes a naive Asia/Shanghai local time.
+
+Vendors send ISO 8601 with an offset, naive local strings, epoch milliseconds in UTC, or
+Chinese spreadsheet text ("2024年5月1日", "2024/5/1 8:05"). The local day of a record is
+decided only after this step, so a UTC instant just before midnight lands on the right day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from zoneinfo import ZoneInfo
+
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+_UTC = dt.UTC
+_EPOCH_UTC = dt.datetime(1970, 1, 1)
+_EXCEL_EPOCH = dt.datetime(1899, 12, 30)
+
+_CHINESE_DATE = re.compile(r"^(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日?\s*(.*)$")
+_LOOSE = re.compile(r"^(\d{4})[/.\-](\d{1,2})[/.\-](\d{1,2})(?:[ T]+(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?)?$")
+_COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})(?:(\d{2})(\d{2})(\d{2})?)?$")
+
+
+def utc_now() -> dt.datetime:
+    """The current UTC instant as a naive datetime (the `*_utc` convention)."""
+    return dt.datetime.now(_UTC).replace(tzinfo=None)
+
+
+def from_epoch_ms(ms: int | float) -> dt.datetime:
+    """Epoch milliseconds (UTC) as local naive time."""
+    utc = _EPOCH_UTC + dt.timedelta(milliseconds=int(ms))
+    return _aware_to_local(utc.replace(tzinfo=_UTC))
+
+
+def _aware_to_local(value: dt.datetime) -> dt.datetime:
+    offset = value.utcoffset()
+    if offset == dt.timedelta(hours=8):  # fast path: Asia/Shanghai has kept +08:00 since 1991
+        return value.replace(tzinfo=None)
+    return value.astimezone(LOCAL_TZ).replace(tzinfo=None)
+
+
+def _parse_text(text: str) -> dt.datetime:
+    text = text.strip()
+    if text.isdigit() and len(text) >= 12:  # epoch milliseconds sent as a string (type drift)
+        return from_epoch_ms(int(text))
+    try:
+        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+    except ValueError:
+        parsed = None
+    if parsed is not None:
+        return _aware_to_local(parsed) if parsed.tzinfo is not None else parsed
+    match = _CHINESE_DATE.match(text)
+    if match:
+        year, month, day, rest = match.groups()
+        base = dt.datetime(int(year), int(month), int(day))
+        rest = rest.strip()
+        if not rest:
+            return base
+        clock = dt.time.fromisoformat(rest if rest.count(":") == 2 else rest + ":00")
+        return dt.datetime.combine(base.date(), clock)
+    match = _LOOSE.match(text) or _COMPACT.match(text)
+    if match:
+        parts = [int(p) if p else 0 for p in match.groups()]
+        if len(parts) == 7:
+            parts[6] = int((match.group(7) or "0").ljust(6, "0"))
+        return dt.datetime(*parts)
+    raise ValueError(f"unrecognised time format {text!r}")
+
+
+def to_local_naive(value: object) -> dt.datetime:
+    """Any vendor time as naive Asia/Shanghai local time.
+
+    Naive inputs are taken as local already; numbers are epoch milliseconds in UTC, except
+    small numbers (< 1e6), which are Excel serial days as spreadsheets store them.
+    """
+    if isinstance(value, dt.datetime):
+        return _aware_to_local(value) if value.tzinfo is not None else value
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day)
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a time")
+    if isinstance(value, int | float):
+        if 0 < value < 1_000_000:
+            return _EXCEL_EPOCH + dt.timedelta(days=float(value))
+        return from_epoch_ms(value)
+    if isinstance(value, str):
+        return _parse_text(value)
+    raise ValueError(f"cannot read {type(value).__name__} as a time")
+
+
+def to_local_date(value: object) -> dt.date:
+    """A local calendar date from a date, a time or text."""
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    return to_local_naive(value).date()
+
+
+def local_day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """[start, end) of a local day as aware datetimes (for vendor queries)."""
+    start = dt.datetime(day.year, day.month, day.day, tzinfo=LOCAL_TZ)
+    return start, start + dt.timedelta(days=1)
+
+
+def days_between(start: dt.date, end: dt.date) -> list[dt.date]:
+    """Every local day from start to end, both included."""
+    if end < start:
+        raise ValueError(f"end {end} is before start {start}")
+    return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]

@@ -1,0 +1,30 @@
+"""Ingestion test fixtures: a private data directory and the demo pseudonym key per test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ingestion.paths import DataPaths, data_paths
+
+DEMO_ENV = Path(__file__).resolve().parents[2] / "config" / "demo.env"
+
+
+def demo_env() -> dict[str, str]:
+    """The demo credentials of config/demo.env as a mapping."""
+    values = {}
+    for line in DEMO_ENV.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.lstrip().startswith("#") and "=" in line:
+            name, value = line.split("=", 1)
+            values[name.strip()] = value.strip()
+    return values
+
+
+@pytest.fixture
+def paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DataPaths:
+    """SMARTCOMM_DATA_DIR in tmp_path and the demo credentials in the environment."""
+    for name, value in demo_env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("SMARTCOMM_DATA_DIR", str(tmp_path / "data"))
+    return data_paths()
