@@ -75,6 +75,7 @@ class LandingResult:
     rows_landed: int = 0
     rows_deduplicated: int = 0
     rows_quarantined: int = 0
+    rows_outside: int = 0
     quarantine_reasons: Counter[str] = field(default_factory=Counter)
     partitions: list[Path] = field(default_factory=list)
 
@@ -84,6 +85,7 @@ class LandingResult:
         self.rows_landed += other.rows_landed
         self.rows_deduplicated += other.rows_deduplicated
         self.rows_quarantined += other.rows_quarantined
+        self.rows_outside += other.rows_outside
         self.quarantine_reasons.update(other.quarantine_reasons)
         self.partitions.extend(other.partitions)
 
@@ -127,6 +129,7 @@ class PartitionBuilder:
         pseudonymizer: Pseudonymizer | None = None,
         fetched_at_utc: dt.datetime | None = None,
         known_values: dict[str, frozenset[str]] | None = None,
+        outside: str = "quarantine",
     ) -> None:
         self.contract: KindContract = contract(kind)
         self.kind = kind
@@ -141,6 +144,12 @@ class PartitionBuilder:
         self.pseudonymizer = pseudonymizer or Pseudonymizer()
         self.fetched_at_utc = fetched_at_utc or utc_now()
         self.known_values = known_values or {}
+        if outside not in ("quarantine", "skip"):
+            raise ValueError(f"outside must be 'quarantine' or 'skip', not {outside!r}")
+        # "skip": a record of a day outside `days` belongs to another run's partition (a
+        # connector reading ahead for late events); it is counted, not quarantined.
+        self.outside = outside
+        self._committed: set[dt.date] = set()
         self._rows: dict[dt.date, dict[tuple[Any, ...], dict[str, Any]]] = {d: {} for d in self.days}
         self._quarantine: dict[dt.date, list[dict[str, Any]]] = {d: [] for d in self.days}
         self.result = LandingResult(kind, site_id, list(self.days))
@@ -164,7 +173,10 @@ class PartitionBuilder:
             self._reject(raw if raw is not None else record, str(exc), fallback_day, record.get("_source_record_id"))
             return False
         day = self.contract.day_of(row)
-        if day not in self._day_set:
+        if day not in self._day_set or day in self._committed:
+            if self.outside == "skip":
+                self.result.rows_outside += 1
+                return False
             self._reject(
                 raw if raw is not None else record,
                 f"{self.contract.day_column}: local day {day} is outside the landed days "
@@ -189,6 +201,9 @@ class PartitionBuilder:
         self._reject(raw, reason, day, source_record_id)
 
     def _reject(self, raw: Any, reason: str, day: dt.date | None, source_record_id: Any) -> None:
+        if self.outside == "skip" and (day not in self._day_set or day in self._committed):
+            self.result.rows_outside += 1  # the run that lands `day` quarantines it
+            return
         target = day if day in self._day_set else self.days[0]
         self._quarantine[target].append(
             {
@@ -236,10 +251,25 @@ class PartitionBuilder:
         return row
 
     # -- writing ----------------------------------------------------------------------------
-    def commit(self) -> LandingResult:
-        """Write every day's partition (empty ones too) and its quarantine, atomically per file."""
+    def counts(self, day: dt.date) -> tuple[int, int]:
+        """(rows kept, rows quarantined) so far for one day."""
+        return len(self._rows.get(day, {})), len(self._quarantine.get(day, []))
+
+    def pending_days(self) -> list[dt.date]:
+        return [d for d in self.days if d not in self._committed]
+
+    def commit(self, days: Iterable[dt.date] | None = None) -> LandingResult:
+        """Write the days' partitions (empty ones too) and quarantines, atomically per file.
+
+        Without `days`, every day not yet written. A written day takes no more records.
+        """
         schema = self.contract.schema
-        for day in self.days:
+        todo = (
+            self.pending_days()
+            if days is None
+            else [d for d in days if d in self._day_set and d not in self._committed]
+        )
+        for day in todo:
             rows = list(self._rows[day].values())
             columns = {name: [r[name] for r in rows] for name in schema.names}
             table = pa.Table.from_pydict(columns, schema=schema)
@@ -255,8 +285,9 @@ class PartitionBuilder:
                 atomic_write_table(pa.Table.from_pydict(qcolumns, schema=QUARANTINE_SCHEMA), qtarget)
             else:
                 qtarget.unlink(missing_ok=True)  # a re-run that no longer rejects anything
-        self._rows = {d: {} for d in self.days}
-        self._quarantine = {d: [] for d in self.days}
+            self._committed.add(day)
+            self._rows[day] = {}
+            self._quarantine[day] = []
         return self.result
 
 

@@ -16,9 +16,12 @@ _UTC = dt.UTC
 _EPOCH_UTC = dt.datetime(1970, 1, 1)
 _EXCEL_EPOCH = dt.datetime(1899, 12, 30)
 
-_CHINESE_DATE = re.compile(r"^(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日?\s*(.*)$")
-_LOOSE = re.compile(r"^(\d{4})[/.\-](\d{1,2})[/.\-](\d{1,2})(?:[ T]+(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?)?$")
-_COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})(?:(\d{2})(\d{2})(\d{2})?)?$")
+_DATE_PART = re.compile(
+    r"^(?:(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日?"  # 2026年1月5日
+    r"|(\d{4})[/.\-](\d{1,2})[/.\-](\d{1,2})"  # 2026-01-05, 2026/1/5, 2026.01.05
+    r"|(\d{4})(\d{2})(\d{2}))"  # 20260105
+    r"(?:[ T]+(\d{1,2})[:：](\d{2})(?:[:：](\d{2})(?:\.(\d{1,6}))?)?)?$"  # optional 9:05, 09:05:30
+)
 
 
 def utc_now() -> dt.datetime:
@@ -49,21 +52,20 @@ def _parse_text(text: str) -> dt.datetime:
         parsed = None
     if parsed is not None:
         return _aware_to_local(parsed) if parsed.tzinfo is not None else parsed
-    match = _CHINESE_DATE.match(text)
+    match = _DATE_PART.match(text)
     if match:
-        year, month, day, rest = match.groups()
-        base = dt.datetime(int(year), int(month), int(day))
-        rest = rest.strip()
-        if not rest:
-            return base
-        clock = dt.time.fromisoformat(rest if rest.count(":") == 2 else rest + ":00")
-        return dt.datetime.combine(base.date(), clock)
-    match = _LOOSE.match(text) or _COMPACT.match(text)
-    if match:
-        parts = [int(p) if p else 0 for p in match.groups()]
-        if len(parts) == 7:
-            parts[6] = int((match.group(7) or "0").ljust(6, "0"))
-        return dt.datetime(*parts)
+        g = match.groups()
+        year, month, day = next(g[i : i + 3] for i in (0, 3, 6) if g[i] is not None)
+        hour, minute, second, fraction = g[9:13]
+        return dt.datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour or 0),
+            int(minute or 0),
+            int(second or 0),
+            int((fraction or "0").ljust(6, "0")),
+        )
     raise ValueError(f"unrecognised time format {text!r}")
 
 

@@ -1,0 +1,67 @@
+"""Connectors: one per vendor shape, generic over kinds (the mapping comes from config/vendors/).
+
+A connector turns a range of local listing days into `Unit`s (a query window, a file, a
+workbook) and yields the raw vendor records of each unit as pages (lists of dicts). It
+knows the transport and the envelope, never the canonical columns: `ingestion.mapping`
+does that. `make_connector()` picks the class from the source's shape.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ingestion.http import RetryCounter, RetryPolicy
+from ingestion.mapping import ShapeMapping
+from ingestion.registry import Site
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One thing to read: a query window or a file. `day` is its local listing day."""
+
+    day: dt.date
+    label: str
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    files: tuple[Any, ...] = field(default_factory=tuple)
+
+
+class NotDelivered(Exception):
+    """A file-based source has not delivered some days yet (never written as empty)."""
+
+    def __init__(self, days: list[dt.date], detail: str) -> None:
+        super().__init__(detail)
+        self.days = days
+
+
+class Connector(Protocol):
+    retry: RetryCounter
+
+    def units(self, first_day: dt.date, last_day: dt.date) -> list[Unit]: ...
+
+    def pages(self, unit: Unit) -> Iterator[list[dict[str, Any]]]: ...
+
+    def close(self) -> None: ...
+
+
+def make_connector(site: Site, kind: str, mapping: ShapeMapping, policy: RetryPolicy | None = None) -> Connector:
+    """The connector for one site's source of `kind` (shape from the registry)."""
+    source = site.source(kind)
+    if source is None:
+        raise KeyError(f"site {site.site_id} has no source for kind {kind!r}")
+    policy = policy or RetryPolicy()
+    retry = RetryCounter(policy, site.site_id, kind)
+    if source.shape == "isc_openapi":
+        from ingestion.connectors.isc import IscConnector
+
+        return IscConnector(site, kind, source, mapping, retry)
+    if source.shape == "token_rest":
+        from ingestion.connectors.rest import RestConnector
+
+        return RestConnector(site, kind, source, mapping, retry)
+    from ingestion.connectors.files import make_file_connector
+
+    return make_file_connector(site, kind, source, mapping, retry)

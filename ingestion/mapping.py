@@ -1,0 +1,163 @@
+"""Vendor field mappings (config/vendors/<shape>.yml): vendor record -> canonical record.
+
+A mapping entry per canonical field is one of
+    event_id: eventId                        # a vendor field (dotted path for nesting)
+    gate_id: [doorIndexCode, doorCode]       # synonyms, first present wins (renames, drifting headers)
+    direction: {from: inAndOutType, map: {"1": in, "0": out}}   # code lists; unknown code -> quarantine
+    tailgating: {from: tailgate, default: false}
+    vendor: {const: isc}
+    event_time: {from: happenTime, tz: UTC}  # naive text in a zone other than Asia/Shanghai
+Codes are compared as text, so 1, "1" and 1.0 all match "1". The mapping knows nothing about
+the transport: connectors hand it records and it hands back canonical dicts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+
+from ingestion.contract import RowError
+from ingestion.registry import CONFIG_DIR
+from ingestion.timeutil import to_local_naive
+
+VENDORS_DIR = CONFIG_DIR / "vendors"
+_MISSING = object()
+
+
+def _code(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value).strip()
+
+
+@dataclass(frozen=True)
+class FieldRule:
+    target: str
+    sources: tuple[str, ...]
+    codes: dict[str, Any] | None = None
+    default: Any = _MISSING
+    const: Any = _MISSING
+    tz: ZoneInfo | None = None
+
+    def extract(self, record: dict[str, Any]) -> Any:
+        if self.const is not _MISSING:
+            return self.const
+        value: Any = None
+        for source in self.sources:
+            value = _lookup(record, source)
+            if value is not None and value != "":
+                break
+        if value is None or value == "":
+            return None if self.default is _MISSING else self.default
+        if self.codes is not None:
+            code = _code(value)
+            if code not in self.codes:
+                raise RowError(f"{self.target}: unknown code {value!r} in {self.sources[0]}")
+            return self.codes[code]
+        if self.tz is not None and isinstance(value, str):
+            try:
+                parsed = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            except ValueError:
+                parsed = to_local_naive(value)  # non-ISO text carries no offset
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=self.tz)
+        return value
+
+
+def _lookup(record: dict[str, Any], path: str) -> Any:
+    if "." not in path:
+        return record.get(path)
+    current: Any = record
+    for part in path.split("."):
+        if not isinstance(current, dict):
+            return None
+        current = current.get(part)
+    return current
+
+
+def _rule(target: str, spec: Any) -> FieldRule:
+    if isinstance(spec, str):
+        return FieldRule(target, (spec,))
+    if isinstance(spec, list):
+        return FieldRule(target, tuple(spec))
+    if not isinstance(spec, dict):
+        raise ValueError(f"mapping for {target}: expected a field name, a list or a mapping, got {spec!r}")
+    if "const" in spec:
+        return FieldRule(target, (), const=spec["const"])
+    sources = spec.get("from", target)
+    codes = spec.get("map")
+    return FieldRule(
+        target,
+        tuple(sources) if isinstance(sources, list) else (sources,),
+        codes={_code(k): v for k, v in codes.items()} if codes is not None else None,
+        default=spec.get("default", _MISSING),
+        tz=ZoneInfo(spec["tz"]) if spec.get("tz") else None,
+    )
+
+
+@dataclass(frozen=True)
+class KindMapping:
+    """How one kind arrives in one shape: endpoint/file settings and the field rules."""
+
+    kind: str
+    rules: tuple[FieldRule, ...]
+    record_id: tuple[str, ...]
+    settings: dict[str, Any]
+
+    def apply(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The canonical record; RowError (a quarantine reason) when a code or field is unreadable."""
+        if not isinstance(record, dict):
+            raise RowError(f"record: expected an object, got {type(record).__name__}")
+        out = {rule.target: rule.extract(record) for rule in self.rules}
+        ids = [_lookup(record, name) for name in self.record_id]
+        out["_source_record_id"] = "|".join(str(i) for i in ids) if all(i is not None for i in ids) else None
+        return out
+
+    def known_fields(self) -> set[str]:
+        names = {s.split(".")[0] for rule in self.rules for s in rule.sources}
+        return names | {n.split(".")[0] for n in self.record_id}
+
+
+@dataclass(frozen=True)
+class ShapeMapping:
+    shape: str
+    settings: dict[str, Any]
+    kinds: dict[str, KindMapping]
+
+    def kind(self, kind: str) -> KindMapping:
+        if kind not in self.kinds:
+            raise KeyError(f"shape {self.shape} has no mapping for kind {kind!r} (config/vendors/{self.shape}.yml)")
+        return self.kinds[kind]
+
+
+def parse_shape_mapping(raw: dict[str, Any], origin: str) -> ShapeMapping:
+    try:
+        kinds = {}
+        for kind, entry in (raw.get("kinds") or {}).items():
+            fields = entry.get("fields") or {}
+            record_id = entry.get("record_id") or []
+            kinds[kind] = KindMapping(
+                kind=kind,
+                rules=tuple(_rule(target, spec) for target, spec in fields.items()),
+                record_id=tuple(record_id) if isinstance(record_id, list) else (record_id,),
+                settings={k: v for k, v in entry.items() if k not in {"fields", "record_id"}},
+            )
+        settings = {k: v for k, v in raw.items() if k != "kinds"}
+        return ShapeMapping(shape=raw["shape"], settings=settings, kinds=kinds)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{origin}: invalid vendor mapping ({exc})") from None
+
+
+@cache
+def load_shape_mapping(shape: str, directory: Path = VENDORS_DIR) -> ShapeMapping:
+    """The mapping of one vendor shape from config/vendors/<shape>.yml."""
+    path = directory / f"{shape}.yml"
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return parse_shape_mapping(raw, str(path))
