@@ -1,0 +1,109 @@
+"""The GX side: one file data context per process, suites registered once, pandas batches.
+
+Why pandas: GX 1.24's SQL datasource on DuckDB reads each metric's result after its
+connection has closed, so every expectation fails without raising (see
+../shared/stack.md). Each partition is read through DuckDB into pandas instead, and
+many partitions are validated in one process with one context (building a context and
+importing GX costs seconds; a partition costs tens of milliseconds).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+import great_expectations as gx
+import pandas as pd
+from great_expectations.core.run_identifier import RunIdentifier
+from great_expectations.data_context.types.base import ProgressBarsConfig
+from great_expectations.exceptions import GreatExpectationsError
+
+from expectations.results import DataQualityPipelineError
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+DATASOURCE = "smartcomm"
+RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 10}
+
+
+def default_gx_root() -> Path:
+    """Where the file context lives: $SMARTCOMM_GX_DIR or expectations/gx (git-ignored)."""
+    return Path(os.environ.get("SMARTCOMM_GX_DIR") or PACKAGE_DIR / "gx")
+
+
+def _raised(exception_info: dict[str, Any] | None) -> str | None:
+    """The message of an exception GX caught while computing an expectation, if any.
+
+    GX reports either one {raised_exception, exception_message} dict, or one per metric.
+    """
+    if not exception_info:
+        return None
+    if "raised_exception" in exception_info:
+        if not exception_info["raised_exception"]:
+            return None
+        return exception_info.get("exception_message") or "error"
+    for info in exception_info.values():
+        if isinstance(info, dict) and info.get("raised_exception"):
+            return info.get("exception_message") or "error"
+    return None
+
+
+class GxEngine:
+    """A GX file context with the suites registered; `run()` validates one dataframe."""
+
+    def __init__(self, root: Path | str | None = None) -> None:
+        self.root = Path(root) if root else default_gx_root()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.context = gx.get_context(mode="file", project_root_dir=str(self.root))
+        self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        self.datasource = self.context.data_sources.add_or_update_pandas(DATASOURCE)
+        self._definitions: dict[str, Any] = {}
+
+    def register(self, suite: gx.ExpectationSuite) -> None:
+        """Store the suite (from code) and its validation definition, replacing older versions."""
+        name = suite.name
+        try:
+            asset = self.datasource.get_asset(name)
+        except LookupError:
+            asset = self.datasource.add_dataframe_asset(name)
+        try:
+            batch = asset.get_batch_definition("whole")
+        except KeyError:
+            batch = asset.add_batch_definition_whole_dataframe("whole")
+        stored = self.context.suites.add_or_update(suite)
+        definition = gx.ValidationDefinition(name=name, data=batch, suite=stored)
+        self._definitions[name] = self.context.validation_definitions.add_or_update(definition)
+
+    def is_registered(self, name: str) -> bool:
+        return name in self._definitions
+
+    def run(self, suite_name: str, frame: pd.DataFrame, parameters: dict[str, Any] | None, run_name: str) -> list[Any]:
+        """Validate `frame`; the per-expectation results, or DataQualityPipelineError if any raised."""
+        definition = self._definitions[suite_name]
+        try:
+            result = definition.run(
+                batch_parameters={"dataframe": frame},
+                expectation_parameters=parameters or {},
+                result_format=RESULT_FORMAT,
+                run_id=RunIdentifier(run_name=run_name),
+            )
+        except GreatExpectationsError as exc:
+            raise DataQualityPipelineError(f"suite {suite_name}: GX failed before checking the data: {exc}") from exc
+        broken = [
+            f"{r.expectation_config.type}({r.expectation_config.kwargs.get('column', '')}): {msg}"
+            for r in result.results
+            if (msg := _raised(r.exception_info))
+        ]
+        if broken:
+            raise DataQualityPipelineError(
+                f"suite {suite_name}: {len(broken)} expectation(s) raised instead of checking the data: "
+                + "; ".join(broken[:5])
+            )
+        return list(result.results)
+
+    def build_docs(self) -> Path:
+        """Build the static Data Docs site; the path of its index.html."""
+        self.context.build_data_docs()
+        return self.root / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"

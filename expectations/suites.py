@@ -1,0 +1,238 @@
+"""The expectation suites, as reviewed code built from the contract and rules.yml.
+
+Per landed kind there are two suites:
+- `landing.<kind>.schema` runs on a small frame with one row per column of the partition
+  (name, dtype), so a missing, renamed, added or retyped column is reported as such
+  instead of making column expectations raise;
+- `landing.<kind>` runs on the partition's rows (conformed to the contract's columns).
+`landing.partition` runs on a one-row profile of the partition (file readable, rows
+landed and quarantined). Values that depend on the partition (its site, its day, the row
+bounds from the registry and the previous days) are `$PARAMETER`s filled in at run time,
+so the suites themselves are static and reviewable.
+
+Every expectation carries `meta.rule` (the rule name in rules.yml) and a GX severity.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import great_expectations as gx
+import great_expectations.expectations as gxe
+from great_expectations.expectations.metadata_types import FailureSeverity
+
+from expectations.rules import PANDAS_TYPES, kind_rules, load_rules, mart_severity, severity
+
+PARTITION_SUITE = "landing.partition"
+
+
+def _meta(rule: str, column: str | None = None, description: str = "") -> dict[str, Any]:
+    return {"rule": rule, "column": column, "description": description}
+
+
+def _sev(rule: str) -> FailureSeverity:
+    return FailureSeverity(severity(rule))
+
+
+def schema_suite_name(kind: str) -> str:
+    return f"landing.{kind}.schema"
+
+
+def content_suite_name(kind: str) -> str:
+    return f"landing.{kind}"
+
+
+def build_schema_suite(kind: str) -> gx.ExpectationSuite:
+    """Columns and types of a partition, checked on its (column_name, dtype) frame."""
+    rules = kind_rules(kind)
+    suite = gx.ExpectationSuite(name=schema_suite_name(kind))
+    suite.add_expectation(
+        gxe.ExpectColumnDistinctValuesToEqualSet(
+            column="column_name",
+            value_set=list(rules.column_names),
+            severity=_sev("schema_columns"),
+            meta=_meta("schema_columns", None, "the partition has exactly the contract's columns"),
+        )
+    )
+    allowed_pairs = [(c.name, dtype) for c in rules.columns for dtype in PANDAS_TYPES[c.type]]
+    suite.add_expectation(
+        gxe.ExpectColumnPairValuesToBeInSet(
+            column_A="column_name",
+            column_B="dtype",
+            value_pairs_set=allowed_pairs,
+            ignore_row_if="neither",
+            severity=_sev("column_type"),
+            meta=_meta("column_type", None, "every column has the contract's type"),
+        )
+    )
+    return suite
+
+
+def build_content_suite(kind: str) -> gx.ExpectationSuite:
+    """The rows of a partition: nulls, vocabularies, ranges, keys, its day, its size."""
+    rules = kind_rules(kind)
+    suite = gx.ExpectationSuite(name=content_suite_name(kind))
+    add = suite.add_expectation
+    for col in rules.columns:
+        metadata = col.name.startswith("_") or col.name == "site_id"
+        if not col.nullable:
+            rule = "metadata_not_null" if metadata else "not_null"
+            add(gxe.ExpectColumnValuesToNotBeNull(column=col.name, severity=_sev(rule), meta=_meta(rule, col.name)))
+        if col.values is not None:
+            add(
+                gxe.ExpectColumnValuesToBeInSet(
+                    column=col.name,
+                    value_set=list(col.values),
+                    severity=_sev("value_set"),
+                    meta=_meta("value_set", col.name),
+                )
+            )
+        if col.range is not None:
+            add(
+                gxe.ExpectColumnValuesToBeBetween(
+                    column=col.name,
+                    min_value=col.range[0],
+                    max_value=col.range[1],
+                    severity=_sev("value_range"),
+                    meta=_meta("value_range", col.name),
+                )
+            )
+    key = list(rules.natural_key)
+    if len(key) == 1:
+        add(
+            gxe.ExpectColumnValuesToBeUnique(
+                column=key[0], severity=_sev("natural_key_unique"), meta=_meta("natural_key_unique", key[0])
+            )
+        )
+    else:
+        add(
+            gxe.ExpectCompoundColumnsToBeUnique(
+                column_list=key,
+                severity=_sev("natural_key_unique"),
+                meta=_meta("natural_key_unique", ",".join(key)),
+            )
+        )
+    add(
+        gxe.ExpectColumnValuesToBeInSet(
+            column="site_id",
+            value_set={"$PARAMETER": "site_ids"},
+            severity=_sev("site_matches_partition"),
+            meta=_meta("site_matches_partition", "site_id", "rows belong to the partition's site"),
+        )
+    )
+    add(
+        gxe.ExpectColumnValuesToBeBetween(
+            column=rules.day_column,
+            min_value={"$PARAMETER": "day_start"},
+            max_value={"$PARAMETER": "day_end"},
+            strict_max=True,
+            severity=_sev("day_inside_partition"),
+            meta=_meta("day_inside_partition", rules.day_column, "rows fall inside the partition's local day"),
+        )
+    )
+    for later, earlier in rules.time_order:
+        add(
+            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A=later,
+                column_B=earlier,
+                or_equal=True,
+                ignore_row_if="either_value_is_missing",
+                severity=_sev("time_order"),
+                meta=_meta("time_order", f"{later}>={earlier}", f"{later} is not before {earlier}"),
+            )
+        )
+    for rule, low, high in (
+        ("rows_vs_registry_min", "rows_registry_min", None),
+        ("rows_vs_registry_max", None, "rows_registry_max"),
+        ("rows_vs_history", "rows_history_min", "rows_history_max"),
+    ):
+        add(
+            gxe.ExpectTableRowCountToBeBetween(
+                min_value={"$PARAMETER": low} if low else None,
+                max_value={"$PARAMETER": high} if high else None,
+                severity=_sev(rule),
+                meta=_meta(rule),
+            )
+        )
+    return suite
+
+
+def build_partition_suite() -> gx.ExpectationSuite:
+    """The partition as a file: readable, and not mostly quarantined."""
+    share = load_rules()["quarantine_share"]
+    suite = gx.ExpectationSuite(name=PARTITION_SUITE)
+    suite.add_expectation(
+        gxe.ExpectColumnValuesToBeInSet(
+            column="readable",
+            value_set=[True],
+            severity=FailureSeverity.CRITICAL,
+            meta=_meta("partition_readable", "readable", "the Parquet file(s) of the partition can be read"),
+        )
+    )
+    for rule, limit in (
+        ("quarantine_share_warning", share["warning_above"]),
+        ("quarantine_share_critical", share["critical_above"]),
+    ):
+        suite.add_expectation(
+            gxe.ExpectColumnValuesToBeBetween(
+                column="quarantined_share",
+                min_value=0.0,
+                max_value=float(limit),
+                severity=_sev(rule),
+                meta=_meta(rule, "quarantined_share", f"at most {limit:.0%} of the rows quarantined"),
+            )
+        )
+    return suite
+
+
+# --- marts -------------------------------------------------------------------------------
+
+
+def _msev(rule: str) -> FailureSeverity:
+    return FailureSeverity(mart_severity(rule))
+
+
+def build_mart_suite(name: str, checks: list[dict[str, Any]]) -> gx.ExpectationSuite:
+    """A mart suite from a list of declarative checks (see MART_CHECKS in marts.py)."""
+    suite = gx.ExpectationSuite(name=f"marts.{name}")
+    for check in checks:
+        rule = check["rule"]
+        column = check.get("column")
+        if check["type"] == "between":
+            suite.add_expectation(
+                gxe.ExpectColumnValuesToBeBetween(
+                    column=column,
+                    min_value=check.get("min"),
+                    max_value=check.get("max"),
+                    row_condition=check.get("row_condition"),
+                    condition_parser="pandas" if check.get("row_condition") else None,
+                    severity=_msev(rule),
+                    meta=_meta(rule, column, check.get("description", "")),
+                )
+            )
+        elif check["type"] == "not_null":
+            suite.add_expectation(
+                gxe.ExpectColumnValuesToNotBeNull(
+                    column=column, severity=_msev(rule), meta=_meta(rule, column, check.get("description", ""))
+                )
+            )
+        elif check["type"] == "unique":
+            suite.add_expectation(
+                gxe.ExpectCompoundColumnsToBeUnique(
+                    column_list=check["columns"],
+                    severity=_msev(rule),
+                    meta=_meta(rule, ",".join(check["columns"]), check.get("description", "")),
+                )
+            )
+        elif check["type"] == "sites_present":
+            suite.add_expectation(
+                gxe.ExpectColumnDistinctValuesToContainSet(
+                    column=column,
+                    value_set={"$PARAMETER": "site_ids"},
+                    severity=_msev(rule),
+                    meta=_meta(rule, column, check.get("description", "")),
+                )
+            )
+        else:
+            raise ValueError(f"mart check type {check['type']!r} is unknown")
+    return suite

@@ -1,0 +1,163 @@
+"""Landing suites: a clean week passes; each fault fails the expected expectation with its severity."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from ingestion.paths import data_paths
+from tests.expectations.conftest import SITE, alerts, passages
+
+
+def failed(report, severity: str | None = None) -> set[str]:
+    return {o.expectation for o in report.failures if severity is None or o.severity == severity}
+
+
+def partition_file(data_dir, kind: str, day: dt.date):
+    return data_paths(data_dir).partition(kind, SITE, day.isoformat()) / "data.parquet"
+
+
+def test_clean_week_passes_every_suite(validator, clean_week):
+    report = validator.validate([SITE], clean_week, ["passages", "alerts"], run_id="clean")
+    assert report.outcomes, "nothing was validated"
+    assert not report.failures, [(o.expectation, o.observed_value) for o in report.failures]
+    suites = {o.suite for o in report.outcomes}
+    assert suites == {
+        "landing.partition",
+        "landing.passages.schema",
+        "landing.passages",
+        "landing.alerts.schema",
+        "landing.alerts",
+    }
+    # the history bound applied once three earlier days existed
+    history = [o for o in report.outcomes if o.expectation == "rows_vs_history" and o.kind == "passages"]
+    assert len(history) == len(clean_week)
+
+
+def test_renamed_column_is_critical_schema_drift(validator, clean_week, data_dir):
+    day = clean_week[-1]
+    path = partition_file(data_dir, "passages", day)
+    table = pq.read_table(path)
+    pq.write_table(table.rename_columns(["happen_time" if c == "event_time" else c for c in table.column_names]), path)
+    report = validator.validate_partition("passages", SITE, day, "drift")
+    critical = failed(report, "critical")
+    assert {"schema_columns:column_name", "not_null:event_time"} <= critical
+    drift = next(o for o in report.outcomes if o.expectation == "schema_columns:column_name")
+    assert "happen_time" in drift.observed_value and "event_time" in drift.observed_value
+
+
+def test_number_as_string_is_a_critical_type_failure(validator, clean_week, data_dir):
+    day = clean_week[-1]
+    path = partition_file(data_dir, "passages", day)
+    con = duckdb.connect()
+    con.execute(
+        f"copy (select * replace (cast(temperature_c as varchar) as temperature_c) from read_parquet('{path}', hive_partitioning = false)) "
+        f"to '{path}.new' (format parquet)"
+    )
+    con.close()
+    shutil.move(f"{path}.new", path)
+    report = validator.validate_partition("passages", SITE, day, "drift")
+    assert failed(report, "critical") == {"column_type"}, [(o.expectation, o.observed_value) for o in report.failures]
+    outcome = next(o for o in report.outcomes if o.expectation == "column_type")
+    assert "temperature_c" in outcome.unexpected_examples
+
+
+def test_malformed_rows_beyond_threshold_fail_the_quarantine_share(validator, land, registry):
+    day = dt.date(2026, 1, 5)
+    records = passages(registry.site(SITE).residents, day, seed=3)
+    for row in records[: len(records) // 10]:  # 10% with an unreadable timestamp
+        row["event_time"] = "2026-13-45 25:61"
+    result = land("passages", day, records)
+    assert result.rows_quarantined == len(records) // 10
+    report = validator.validate_partition("passages", SITE, day, "malformed")
+    assert failed(report, "critical") == {"quarantine_share_critical:quarantined_share"}
+    assert failed(report, "warning") == {"quarantine_share_warning:quarantined_share"}
+
+
+def test_malformed_rows_under_the_critical_threshold_only_warn(validator, land, registry):
+    day = dt.date(2026, 1, 5)
+    records = passages(registry.site(SITE).residents, day, seed=3)
+    for row in records[: len(records) // 50]:  # 2%
+        row["temperature_c"] = 0.0
+    land("passages", day, records)
+    report = validator.validate_partition("passages", SITE, day, "malformed")
+    assert report.ok
+    assert failed(report, "warning") == {"quarantine_share_warning:quarantined_share"}
+
+
+def test_truncated_file_is_a_critical_unreadable_partition(validator, clean_week, data_dir):
+    day = clean_week[-1]
+    path = partition_file(data_dir, "passages", day)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    report = validator.validate_partition("passages", SITE, day, "truncated")
+    assert failed(report, "critical") == {"partition_readable:readable"}
+    outcome = report.critical_failures[0]
+    assert outcome.observed_value and "parquet" in outcome.observed_value.lower()
+
+
+def test_duplicated_file_fails_natural_key_uniqueness(validator, clean_week, data_dir):
+    day = clean_week[-1]
+    path = partition_file(data_dir, "passages", day)
+    shutil.copy(path, path.with_name("data(1).parquet"))
+    report = validator.validate_partition("passages", SITE, day, "duplicated")
+    assert "natural_key_unique:event_id" in failed(report, "critical")
+    outcome = next(o for o in report.outcomes if o.expectation == "natural_key_unique:event_id")
+    rows = pq.ParquetFile(path).metadata.num_rows
+    assert outcome.unexpected_count == 2 * rows
+
+
+@pytest.mark.parametrize("how", ["missing", "empty"])
+def test_a_day_with_no_data_is_critical_for_a_daily_kind(validator, clean_week, land, data_dir, how):
+    day = clean_week[-1] + dt.timedelta(days=1)
+    if how == "empty":
+        land("passages", day, [])  # the writer lands an empty partition when the source had nothing
+    report = validator.validate([SITE], [day], ["passages", "alerts"], run_id="nodata")
+    assert {"rows_vs_registry_min", "rows_vs_history"} <= failed(report)
+    assert {o.kind for o in report.critical_failures} == {"passages"}
+    assert any("alerts" in s for s in report.skipped), "a sparse kind with no partition is skipped, not failed"
+
+
+def test_rows_outside_the_local_day_are_critical(validator, clean_week, data_dir):
+    """A UTC/local mix-up shifts rows into the neighbouring day: the partition must not hold them."""
+    day = clean_week[-1]
+    path = partition_file(data_dir, "passages", day)
+    con = duckdb.connect()
+    con.execute(
+        f"copy (select * replace (event_time + interval 8 hour as event_time) from read_parquet('{path}', hive_partitioning = false)) "
+        f"to '{path}.new' (format parquet)"
+    )
+    con.close()
+    shutil.move(f"{path}.new", path)
+    report = validator.validate_partition("passages", SITE, day, "tz")
+    assert failed(report, "critical") == {"day_inside_partition:event_time"}
+    outcome = report.critical_failures[0]
+    assert 0 < outcome.unexpected_count < pq.ParquetFile(path).metadata.num_rows
+
+
+def test_a_sudden_drop_against_the_previous_week_warns(validator, clean_week, land, registry):
+    day = clean_week[-1] + dt.timedelta(days=1)
+    land("passages", day, passages(registry.site(SITE).residents, day, seed=7, per_resident=0.9))
+    report = validator.validate_partition("passages", SITE, day, "drop")
+    assert report.ok, "about a third of the usual rows is suspicious, not blocking"
+    assert failed(report) == {"rows_vs_history"}
+
+
+def test_negative_duration_that_reached_landing_warns(validator, land, data_dir):
+    day = dt.date(2026, 1, 5)
+    land("alerts", day, alerts(day, seed=1))
+    path = partition_file(data_dir, "alerts", day)
+    con = duckdb.connect()
+    con.execute(
+        f"copy (select * replace (case when alert_id like '%0001' then raised_time - interval 1 hour "
+        f"else closed_time end as closed_time) from read_parquet('{path}', hive_partitioning = false)) to '{path}.new' (format parquet)"
+    )
+    con.close()
+    shutil.move(f"{path}.new", path)
+    report = validator.validate_partition("alerts", SITE, day, "order")
+    assert report.ok
+    assert failed(report, "warning") == {"time_order:closed_time>=raised_time"}
