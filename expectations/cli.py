@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
         "2 when the checks themselves broke.",
         epilog="Example: python -m expectations validate --layer landing --site all --date 2026-01-01 --until 2026-01-07",
     )
-    v.add_argument("--layer", choices=["landing"], required=True)
+    v.add_argument("--layer", choices=["landing", "marts"], required=True)
     v.add_argument("--site", default="all", help="site_id, or 'all' (default)")
     v.add_argument("--date", help="local day YYYY-MM-DD (landing) or month YYYY-MM (marts; default: every month)")
     v.add_argument("--until", help="last day of a range (landing)")

@@ -193,7 +193,7 @@ def _msev(rule: str) -> FailureSeverity:
 
 
 def build_mart_suite(name: str, checks: list[dict[str, Any]]) -> gx.ExpectationSuite:
-    """A mart suite from a list of declarative checks (see MART_CHECKS in marts.py)."""
+    """A mart suite from a list of declarative checks (MART_CHECKS in expectations/marts.py)."""
     suite = gx.ExpectationSuite(name=f"marts.{name}")
     for check in checks:
         rule = check["rule"]
@@ -204,8 +204,6 @@ def build_mart_suite(name: str, checks: list[dict[str, Any]]) -> gx.ExpectationS
                     column=column,
                     min_value=check.get("min"),
                     max_value=check.get("max"),
-                    row_condition=check.get("row_condition"),
-                    condition_parser="pandas" if check.get("row_condition") else None,
                     severity=_msev(rule),
                     meta=_meta(rule, column, check.get("description", "")),
                 )
