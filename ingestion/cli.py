@@ -4,6 +4,7 @@
     python -m ingestion pull --all --start 2026-01-05 --end 2026-01-05
     python -m ingestion status
     python -m ingestion views --db data/warehouse/raw.duckdb
+    python -m ingestion scan-pii
 
 Exit code 0 when every (site, kind) succeeded, 1 when any failed (each failure is named).
 """
@@ -149,6 +150,17 @@ def cmd_views(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_scan_pii(args: argparse.Namespace, console: Console) -> int:
+    from ingestion.pii_scan import scan_landing
+
+    report = scan_landing()
+    for path, column, hit in report.hits:
+        console.print(f"[red]personal data[/red] {path} column {column}: {hit[:4]}…")
+    verdict = "[green]clean[/green]" if report.clean else f"[red]{len(report.hits)} hits[/red]"
+    console.print(f"scanned {report.files} files, {report.values:,} distinct text values: {verdict}")
+    return 0 if report.clean else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ingestion", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -181,6 +193,13 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--db", required=True, help="DuckDB file to create the views in")
     v.add_argument("--schema", default="raw", help="schema of the views (default raw)")
     v.set_defaults(func=cmd_views)
+    c = sub.add_parser(
+        "scan-pii",
+        help="scan every landed file for clear-text ID numbers, mobiles and plates",
+        description="Scan every landed Parquet file (clean and quarantine) for clear-text ID-card "
+        "numbers, mobile numbers and plates; exit 1 on any hit. Example: python -m ingestion scan-pii",
+    )
+    c.set_defaults(func=cmd_scan_pii)
     return parser
 
 

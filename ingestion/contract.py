@@ -10,7 +10,7 @@ import datetime as dt
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from typing import Any
 
 import pyarrow as pa
@@ -106,19 +106,50 @@ class ColumnSpec:
 
     def convert(self, value: Any) -> Any:
         """The value in the contract's type, or RowError with a reason fit for quarantine."""
-        if _is_blank(value):
-            if self.nullable:
-                return None
-            raise RowError(f"{self.name}: missing (required)")
-        try:
-            converted = _CONVERTERS[self.type](value)
-        except (ValueError, TypeError, OverflowError) as exc:
-            raise RowError(f"{self.name}: cannot read {value!r} as {self.type} ({exc})") from None
-        if self.values is not None and converted not in self.values:
-            raise RowError(f"{self.name}: {converted!r} is not one of {sorted(self.values)}")
-        if self.range is not None and not (self.range[0] <= converted <= self.range[1]):
-            raise RowError(f"{self.name}: {converted!r} outside [{self.range[0]}, {self.range[1]}]")
-        return converted
+        return self.converter(value)
+
+    @cached_property
+    def converter(self) -> Callable[[Any], Any]:
+        """A converter specialised for this column (the hot path: called per row and column)."""
+        name, nullable, values, rng, kind = self.name, self.nullable, self.values, self.range, self.type
+        general = _CONVERTERS[kind]
+        fast_type = {"string": str, "timestamp": dt.datetime, "boolean": bool, "double": float, "integer": int}.get(
+            kind
+        )
+
+        def convert(value: Any) -> Any:
+            if value is None:
+                if nullable:
+                    return None
+                raise RowError(f"{name}: missing (required)")
+            if type(value) is fast_type and kind != "timestamp":
+                converted = value.strip() if kind == "string" else value
+                if kind == "string" and not converted:
+                    if nullable:
+                        return None
+                    raise RowError(f"{name}: missing (required)")
+                if kind == "double" and converted != converted:
+                    if nullable:
+                        return None
+                    raise RowError(f"{name}: missing (required)")
+            elif fast_type is dt.datetime and type(value) is dt.datetime and value.tzinfo is None:
+                converted = value
+            else:
+                if _is_blank(value):
+                    if nullable:
+                        return None
+                    raise RowError(f"{name}: missing (required)")
+                try:
+                    converted = general(value)
+                except (ValueError, TypeError, OverflowError) as exc:
+                    raise RowError(f"{name}: cannot read {value!r} as {kind} ({exc})") from None
+            if values is not None and converted not in values:
+                raise RowError(f"{name}: {converted!r} is not one of {sorted(values)}")
+            if rng is not None and not (rng[0] <= converted <= rng[1]):
+                raise RowError(f"{name}: {converted!r} outside [{rng[0]}, {rng[1]}]")
+            return converted
+
+        return convert
 
 
 @dataclass(frozen=True)

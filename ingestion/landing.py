@@ -155,6 +155,17 @@ class PartitionBuilder:
         self.result = LandingResult(kind, site_id, list(self.days))
         self._pseudonym_columns = set(self.contract.pseudonym_columns)
         self._derived_columns = {r.column for r in personal_data_policy().derived.get(kind, ())}
+        personal = self._pseudonym_columns | self._derived_columns
+        self._plain_plan = [
+            (c.name, c.converter, self.known_values.get(c.name))
+            for c in self.contract.columns
+            if c.name not in personal
+        ]
+        self._personal_plan = [
+            (c.name, c.converter, c.name in self._pseudonym_columns)
+            for c in self.contract.columns
+            if c.name in personal
+        ]
 
     # -- adding -----------------------------------------------------------------------------
     def add(
@@ -227,19 +238,16 @@ class PartitionBuilder:
 
     def _normalize(self, record: dict[str, Any]) -> dict[str, Any]:
         row: dict[str, Any] = {}
-        for spec in self.contract.columns:
-            if spec.name in self._pseudonym_columns or spec.name in self._derived_columns:
-                continue
-            row[spec.name] = spec.convert(record.get(spec.name))
-            allowed = self.known_values.get(spec.name)
-            if allowed is not None and row[spec.name] is not None and row[spec.name] not in allowed:
-                raise RowError(f"{spec.name}: unknown value {row[spec.name]!r} for site {self.site_id}")
-        derived = apply_personal_data_policy(self.kind, record, self.pseudonymizer, row)
-        for spec in self.contract.columns:
-            if spec.name in self._pseudonym_columns:
-                row[spec.name] = spec.convert(derived.get(spec.name))
-            elif spec.name in self._derived_columns:
-                row[spec.name] = spec.convert(derived.get(spec.name, record.get(spec.name)))
+        get = record.get
+        for name, convert, allowed in self._plain_plan:
+            value = convert(get(name))
+            if allowed is not None and value is not None and value not in allowed:
+                raise RowError(f"{name}: unknown value {value!r} for site {self.site_id}")
+            row[name] = value
+        if self._personal_plan:
+            derived = apply_personal_data_policy(self.kind, record, self.pseudonymizer, row)
+            for name, convert, is_pseudonym in self._personal_plan:
+                row[name] = convert(derived.get(name) if is_pseudonym else derived.get(name, get(name)))
         _check_order(self.kind, row)
         key = self.contract.key_of(row)
         source_id = record.get("_source_record_id")

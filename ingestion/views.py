@@ -39,7 +39,9 @@ def _quote(text: str) -> str:
 def create_raw_views(con: duckdb.DuckDBPyConnection, paths: DataPaths | None = None, schema: str = "raw") -> list[str]:
     """Create or replace the raw views in `schema`; returns their qualified names."""
     paths = paths or data_paths()
-    con.execute(f"create schema if not exists {schema}")
+    catalog = con.execute("select current_database()").fetchone()[0]
+    qualified = f'"{catalog}"."{schema}"'  # a file named like the schema (raw.duckdb) is otherwise ambiguous
+    con.execute(f"create schema if not exists {qualified}")
     created = []
     for kind in all_kinds():
         files = paths.landing / kind / "site=*" / "date=*" / DATA_FILE
@@ -50,7 +52,7 @@ def create_raw_views(con: duckdb.DuckDBPyConnection, paths: DataPaths | None = N
             if has_files
             else _empty_select(contract(kind).schema)
         )
-        con.execute(f"create or replace view {schema}.{kind} as {body}")
+        con.execute(f"create or replace view {qualified}.{kind} as {body}")
         created.append(f"{schema}.{kind}")
     qfiles = paths.quarantine / "*" / "site=*" / "date=*" / QUARANTINE_FILE
     has_q = any(paths.quarantine.glob(f"*/site=*/date=*/{QUARANTINE_FILE}")) if paths.quarantine.exists() else False
@@ -59,6 +61,6 @@ def create_raw_views(con: duckdb.DuckDBPyConnection, paths: DataPaths | None = N
         if has_q
         else _empty_select(QUARANTINE_SCHEMA)
     )
-    con.execute(f"create or replace view {schema}.quarantine as {qbody}")
+    con.execute(f"create or replace view {qualified}.quarantine as {qbody}")
     created.append(f"{schema}.quarantine")
     return created
