@@ -1,0 +1,270 @@
+"""Publish the marts to the serving database that the dashboards read.
+
+DuckDB allows one writer per file, and dbt is that writer on the warehouse. Superset
+must never open the warehouse: it reads `serving.duckdb`, which this step rebuilds as
+a *new* file next to it and renames into place (`os.replace`, atomic on one file
+system). A reader that already opened the old file keeps reading it; the next
+connection (Superset uses no pool) opens the new one. A failed publish leaves the
+current serving file untouched.
+
+Pipeline side only: imports duckdb and yaml, never superset.
+
+    python -m superset_assets.publish            # warehouse -> serving under $SMARTCOMM_DATA_DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import yaml
+
+from ingestion.paths import data_paths
+
+PUBLISH_CONFIG = Path(__file__).resolve().parent / "publish.yml"
+INFO_TABLE = "_publish_info"
+
+
+class PublishError(RuntimeError):
+    """The publish could not complete; the current serving file was left as it was."""
+
+
+@dataclass
+class PublishResult:
+    serving_db: Path
+    tables: dict[str, int] = field(default_factory=dict)  # table -> row count
+    skipped: list[str] = field(default_factory=list)  # optional tables not found
+    seconds: float = 0.0
+
+
+def load_publish_config(path: Path = PUBLISH_CONFIG) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _find_tables(con: duckdb.DuckDBPyConnection, alias: str, schemas: list[str]) -> dict[str, str]:
+    """Map table name -> qualified name in the attached database, first schema wins."""
+    rows = con.execute(
+        "select table_schema, table_name from information_schema.tables where table_catalog = ?",
+        [alias],
+    ).fetchall()
+    found: dict[str, str] = {}
+    rank = {schema: i for i, schema in enumerate(schemas)}
+    for schema, name in sorted(rows, key=lambda r: rank.get(r[0], len(rank))):
+        if schema in rank and name not in found:
+            found[name] = f"{_quote(alias)}.{_quote(schema)}.{_quote(name)}"
+    return found
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    return [row[0] for row in con.execute(f"describe {_quote(table)}").fetchall()]
+
+
+def _first_present(columns: list[str], candidates: list[str]) -> str | None:
+    return next((c for c in candidates if c in columns), None)
+
+
+def _add_site_labels(con: duckdb.DuckDBPyConnection, tables: list[str], labels: dict[str, Any]) -> None:
+    """Give every site-level table street_id and Chinese site/street names for dashboards and RLS."""
+    dimension = labels["dimension"]
+    if dimension not in tables:
+        return
+    dim_columns = _columns(con, dimension)
+    site_name = _first_present(dim_columns, ["site_name_zh", "name_zh"])
+    if "street_id" not in dim_columns or site_name is None:
+        raise PublishError(f"{dimension} needs site_id, street_id and a Chinese name column; has {dim_columns}")
+    street_name_sql = "null"
+    if "dim_street" in tables:
+        street_columns = _columns(con, "dim_street")
+        street_name = _first_present(street_columns, ["street_name_zh", "name_zh"])
+        if street_name:
+            street_name_sql = f"(select {_quote(street_name)} from dim_street st where st.street_id = d.street_id)"
+    con.execute(
+        f"""create temp table _site_labels as
+            select site_id, street_id, {_quote(site_name)} as site_name_zh, {street_name_sql} as street_name_zh
+            from {_quote(dimension)} d
+            union all
+            select ?, null, ?, ?""",
+        [labels["district_site_id"], labels["district_label_zh"], labels["district_label_zh"]],
+    )
+    for table in tables:
+        if table in (dimension, "dim_street"):
+            continue
+        columns = _columns(con, table)
+        if "site_id" not in columns or "street_id" in columns:
+            continue
+        extra = [c for c in ("street_id", "site_name_zh", "street_name_zh") if c not in columns]
+        select_extra = ", ".join(f"l.{c}" for c in extra)
+        con.execute(
+            f"""create table {_quote(table + "__labelled")} as
+                select t.*, {select_extra} from {_quote(table)} t left join _site_labels l using (site_id)"""
+        )
+        con.execute(f"drop table {_quote(table)}")
+        con.execute(f"alter table {_quote(table + '__labelled')} rename to {_quote(table)}")
+
+
+def _add_indicator_labels(con: duckdb.DuckDBPyConnection, tables: list[str]) -> None:
+    """Give every table with an indicator_id the indicator's Chinese name and dimension."""
+    if "dim_indicator" not in tables:
+        return
+    dim_columns = _columns(con, "dim_indicator")
+    name = _first_present(dim_columns, ["indicator_name_zh", "name_zh"])
+    if name is None:
+        return
+    for table in tables:
+        columns = _columns(con, table)
+        if table == "dim_indicator" or "indicator_id" not in columns or "indicator_name_zh" in columns:
+            continue
+        con.execute(
+            f"""create table {_quote(table + "__labelled")} as
+                select t.*, i.{_quote(name)} as indicator_name_zh
+                from {_quote(table)} t left join dim_indicator i using (indicator_id)"""
+        )
+        con.execute(f"drop table {_quote(table)}")
+        con.execute(f"alter table {_quote(table + '__labelled')} rename to {_quote(table)}")
+
+
+def _add_latest_month_flag(con: duckdb.DuckDBPyConnection, tables: list[str]) -> None:
+    """Mark each monthly table's latest month, so "this month" charts need no sub-query."""
+    for table in tables:
+        columns = _columns(con, table)
+        if "month" not in columns or "is_latest_month" in columns:
+            continue
+        con.execute(f"alter table {_quote(table)} add column is_latest_month boolean")
+        con.execute(f"update {_quote(table)} set is_latest_month = (month = (select max(month) from {_quote(table)}))")
+
+
+def _quarantine_summary(con: duckdb.DuckDBPyConnection, quarantine_dir: Path) -> bool:
+    """Quarantined rows counted by site, kind, day and reason class (no raw rows are served)."""
+    files = sorted(quarantine_dir.glob("*/site=*/date=*/*.parquet")) if quarantine_dir.exists() else []
+    if not files:  # an empty table, so the data-quality dashboard says "nothing quarantined"
+        con.execute(
+            "create table quarantine_summary (site_id varchar, kind varchar, day date,"
+            " reason_class varchar, rows_quarantined bigint)"
+        )
+        return True
+    con.execute(
+        """create table quarantine_summary as
+           select site_id, kind, cast(day as date) as day,
+                  trim(split_part(reason, ':', 1)) as reason_class, count(*) as rows_quarantined
+           from read_parquet(?, union_by_name = true)
+           group by all""",
+        [[str(f) for f in files]],
+    )
+    return True
+
+
+def publish(
+    warehouse_db: Path | str,
+    serving_db: Path | str | None = None,
+    *,
+    state_db: Path | str | None = None,
+    quarantine_dir: Path | str | None = None,
+    config: dict[str, Any] | None = None,
+) -> PublishResult:
+    """Copy the marts (and data-quality and audit tables when present) into a new serving file.
+
+    The new file is built beside `serving_db` and renamed over it only when complete.
+    """
+    started = time.perf_counter()
+    config = config or load_publish_config()
+    paths = data_paths()
+    warehouse_db = Path(warehouse_db)
+    serving_db = Path(serving_db) if serving_db else paths.serving_db
+    state_db = Path(state_db) if state_db else paths.state_db
+    quarantine_dir = Path(quarantine_dir) if quarantine_dir else paths.quarantine
+    if not warehouse_db.exists():
+        raise PublishError(f"warehouse {warehouse_db} does not exist: run dbt build first")
+    serving_db.parent.mkdir(parents=True, exist_ok=True)
+    temp_db = serving_db.with_name(f".{serving_db.name}.{uuid.uuid4().hex}.tmp")
+    result = PublishResult(serving_db=serving_db)
+    try:
+        con = duckdb.connect(str(temp_db))
+        try:
+            con.execute(f"attach {_sql_string(warehouse_db)} as wh (read_only)")
+            sources = [("wh", config["warehouse"])]
+            if state_db.exists() and config.get("state"):
+                con.execute(f"attach {_sql_string(state_db)} as st (read_only)")
+                sources.append(("st", config["state"]))
+            copied: list[str] = []
+            for alias, source in sources:
+                found = _find_tables(con, alias, source.get("search_schemas", ["main"]))
+                missing = [t for t in source.get("required", []) if t not in found]
+                if missing:
+                    raise PublishError(f"{alias}: required tables missing from {warehouse_db}: {', '.join(missing)}")
+                for table in [*source.get("required", []), *source.get("optional", [])]:
+                    if table in copied:
+                        continue
+                    if table not in found:
+                        result.skipped.append(table)
+                        continue
+                    con.execute(f"create table {_quote(table)} as select * from {found[table]}")
+                    copied.append(table)
+            result.skipped = [t for t in result.skipped if t not in copied]
+            if _quarantine_summary(con, quarantine_dir):
+                copied.append("quarantine_summary")
+            _add_site_labels(con, copied, config["site_labels"])
+            _add_indicator_labels(con, copied)
+            _add_latest_month_flag(con, copied)
+            for table in copied:
+                result.tables[table] = con.execute(f"select count(*) from {_quote(table)}").fetchone()[0]
+            con.execute(
+                f"create table {INFO_TABLE} as select ?::timestamptz as published_at_utc, ? as warehouse_db, ?::json as row_counts",
+                [datetime.now(UTC), str(warehouse_db), json.dumps(result.tables, sort_keys=True)],
+            )
+            con.execute("detach wh")
+            if len(sources) > 1:
+                con.execute("detach st")
+            con.execute("checkpoint")
+        finally:
+            con.close()
+        with open(temp_db, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temp_db, serving_db)
+    except BaseException:
+        temp_db.unlink(missing_ok=True)
+        Path(str(temp_db) + ".wal").unlink(missing_ok=True)
+        raise
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _sql_string(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Publish the marts to serving.duckdb (atomic rename). "
+        "Example: python -m superset_assets.publish --warehouse data/warehouse/warehouse.duckdb"
+    )
+    paths = data_paths()
+    parser.add_argument("--warehouse", type=Path, default=paths.warehouse_db, help="dbt's DuckDB file")
+    parser.add_argument("--serving", type=Path, default=paths.serving_db, help="file the dashboards read")
+    parser.add_argument("--state", type=Path, default=paths.state_db, help="ingestion state (load audit)")
+    args = parser.parse_args(argv)
+    try:
+        result = publish(args.warehouse, args.serving, state_db=args.state)
+    except PublishError as exc:
+        print(f"publish failed, serving file unchanged: {exc}")
+        return 1
+    total = sum(result.tables.values())
+    print(f"published {len(result.tables)} tables ({total} rows) to {result.serving_db} in {result.seconds:.2f}s")
+    if result.skipped:
+        print(f"  optional tables not present: {', '.join(result.skipped)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,130 @@
+"""One real Superset per test session: SQLite metadata in a temp dir, gunicorn on a free port.
+
+The serving database is built the way the pipeline builds it (publish step) from a
+warehouse with the marts' shapes (tests/superset/demo_warehouse.py), 10 sites x 12 months.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import httpx
+import pytest
+
+from superset_assets import server
+from superset_assets.publish import publish
+from tests.superset.demo_warehouse import add_quality_tables, add_quarantine, build_demo_warehouse
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "superset"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class ServingData:
+    data_dir: Path
+    warehouse: Path
+    state: Path
+    quarantine: Path
+    serving: Path
+
+    def query(self, sql: str, params: list | None = None) -> list[tuple]:
+        con = duckdb.connect(str(self.serving), read_only=True)
+        try:
+            return con.execute(sql, params or []).fetchall()
+        finally:
+            con.close()
+
+    def republish(self) -> None:
+        publish(self.warehouse, self.serving, state_db=self.state, quarantine_dir=self.quarantine)
+
+
+@pytest.fixture(scope="session")
+def serving_data(tmp_path_factory: pytest.TempPathFactory) -> ServingData:
+    data_dir = tmp_path_factory.mktemp("superset_data")
+    warehouse = build_demo_warehouse(data_dir / "warehouse" / "warehouse.duckdb")
+    state = data_dir / "state" / "state.duckdb"
+    add_quality_tables(warehouse, state)
+    quarantine = data_dir / "landing" / "_quarantine"
+    add_quarantine(quarantine)
+    data = ServingData(data_dir, warehouse, state, quarantine, data_dir / "warehouse" / "serving.duckdb")
+    data.republish()
+    return data
+
+
+class Client:
+    """A logged-in REST client (JWT from /api/v1/security/login plus the CSRF token)."""
+
+    def __init__(self, base_url: str, username: str, password: str) -> None:
+        self.http = httpx.Client(base_url=base_url, timeout=120)
+        reply = self.http.post(
+            "/api/v1/security/login",
+            json={"username": username, "password": password, "provider": "db", "refresh": False},
+        )
+        reply.raise_for_status()
+        self.http.headers["Authorization"] = f"Bearer {reply.json()['access_token']}"
+        csrf = self.http.get("/api/v1/security/csrf_token/")
+        csrf.raise_for_status()
+        self.http.headers["X-CSRFToken"] = csrf.json()["result"]
+        self.http.headers["Referer"] = base_url
+
+    def get(self, path: str, **kwargs) -> httpx.Response:
+        return self.http.get(path, **kwargs)
+
+    def post(self, path: str, **kwargs) -> httpx.Response:
+        return self.http.post(path, **kwargs)
+
+    def charts(self) -> list[dict]:
+        reply = self.get("/api/v1/chart/", params={"q": "(page_size:100)"})
+        reply.raise_for_status()
+        return reply.json()["result"]
+
+    def dashboards(self) -> list[dict]:
+        reply = self.get("/api/v1/dashboard/", params={"q": "(page_size:100)"})
+        reply.raise_for_status()
+        return reply.json()["result"]
+
+    def chart_data(self, chart_id: int, force: bool = False) -> httpx.Response:
+        return self.get(f"/api/v1/chart/{chart_id}/data/", params={"force": "true"} if force else None)
+
+
+@dataclass
+class RunningSuperset:
+    instance: server.SupersetInstance
+    serving: ServingData
+
+    @property
+    def url(self) -> str:
+        return self.instance.url
+
+    def client(self, username: str) -> Client:
+        return Client(self.url, username, self.instance.logins()[username])
+
+
+@pytest.fixture(scope="session")
+def superset(serving_data: ServingData, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSuperset]:
+    home = tmp_path_factory.mktemp("superset_home")
+    os.environ.pop("SUPERSET_SECRET_KEY", None)
+    inst = server.instance(data_dir=serving_data.data_dir, home=home, port=free_port())
+    inst.env["SMARTCOMM_SERVING_DB"] = str(serving_data.serving)
+    server.prepare(inst)
+    server.start(inst)
+    try:
+        yield RunningSuperset(inst, serving_data)
+    finally:
+        server.stop(inst)
+
+
+@pytest.fixture(scope="session")
+def admin(superset: RunningSuperset) -> Client:
+    return superset.client("admin")
