@@ -1,0 +1,143 @@
+"""What a vendor API lists for a time window: day listings (late rows shifted by 24 h),
+encoded once per day and cached as JSON bytes per row, so paging is a slice and a join.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+import orjson
+
+from simulator.encode import encode
+from simulator.world import DAY_COLUMN, LATE_KINDS, World, batch_len
+
+EPOCH_DAY0 = date(1970, 1, 1)
+
+
+@dataclass
+class DayListing:
+    listed: np.ndarray  # int64 local seconds since 1970-01-01 00:00 (naive), sorted
+    rows: list[bytes]  # one JSON object per row, same order
+
+
+def local_seconds(day: date) -> int:
+    return (day - EPOCH_DAY0).days * 86400
+
+
+class Lister:
+    """Per (shape, site, kind, day) listings with an LRU cache bounded in rows."""
+
+    def __init__(self, world: World, max_rows: int = 1_500_000) -> None:
+        self.world = world
+        self.max_rows = max_rows
+        self._cache: OrderedDict[tuple[Any, ...], DayListing] = OrderedDict()
+        self._rows = 0
+        self._lock = threading.Lock()
+        self._building: dict[tuple[Any, ...], threading.Lock] = {}
+
+    def names(self, site_id: str) -> dict[str, dict[str, str]]:
+        sw = self.world.site_world(site_id)
+        return {
+            "gates": dict(zip(sw.gate_ids, sw.gate_names, strict=True)),
+            "vehicle_gates": dict(zip(sw.vehicle_gate_ids, sw.vehicle_gate_names, strict=True)),
+        }
+
+    def day(self, shape: str, site_id: str, kind: str, day: date) -> DayListing:
+        faults = self.world.faults
+        variant = faults.schema_drift(site_id, kind)
+        key = (
+            shape,
+            site_id,
+            kind,
+            day,
+            variant,
+            faults.data_key(site_id, kind, day),
+            faults.data_key(site_id, kind, day - timedelta(days=1)),
+        )
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
+            build_lock = self._building.setdefault(key, threading.Lock())
+        with build_lock:
+            with self._lock:
+                hit = self._cache.get(key)
+                if hit is not None:
+                    return hit
+            listing = self._build(shape, site_id, kind, day, variant)
+            with self._lock:
+                self._cache[key] = listing
+                self._rows += len(listing.rows)
+                self._building.pop(key, None)
+                while self._rows > self.max_rows and len(self._cache) > 1:
+                    _, old = self._cache.popitem(last=False)
+                    self._rows -= len(old.rows)
+        return listing
+
+    def _build(self, shape: str, site_id: str, kind: str, day: date, variant: str | None) -> DayListing:
+        world, col = self.world, DAY_COLUMN[kind]
+        names = self.names(site_id)
+        parts: list[tuple[np.ndarray, list[dict[str, Any]]]] = []
+        current = world.with_faults(site_id, kind, day)
+        if batch_len(current):
+            keep = ~current["_late"]
+            sub = {c: v[keep] for c, v in current.items()}
+            parts.append((sub[col].astype("datetime64[s]").astype("int64"), encode(shape, kind, sub, names, variant)))
+        if kind in LATE_KINDS:
+            previous = world.with_faults(site_id, kind, day - timedelta(days=1))
+            if batch_len(previous) and previous["_late"].any():
+                sub = {c: v[previous["_late"]] for c, v in previous.items()}
+                parts.append(
+                    (sub[col].astype("datetime64[s]").astype("int64") + 86400, encode(shape, kind, sub, names, variant))
+                )
+        if not parts:
+            return DayListing(np.empty(0, dtype="int64"), [])
+        listed = np.concatenate([p[0] for p in parts])
+        rows = [r for p in parts for r in p[1]]
+        order = np.argsort(listed, kind="stable")
+        dumps = orjson.dumps
+        return DayListing(listed[order], [dumps(rows[i]) for i in order.tolist()])
+
+    def window(self, shape: str, site_id: str, kind: str, start_s: int, end_s: int) -> Window:
+        """Rows listed in [start_s, end_s) (local seconds)."""
+        segments: list[tuple[DayListing, int, int]] = []
+        if end_s > start_s:
+            first = EPOCH_DAY0 + timedelta(days=start_s // 86400)
+            last = EPOCH_DAY0 + timedelta(days=(end_s - 1) // 86400)
+            day = first
+            while day <= last:
+                listing = self.day(shape, site_id, kind, day)
+                lo = int(np.searchsorted(listing.listed, start_s, "left"))
+                hi = int(np.searchsorted(listing.listed, end_s, "left"))
+                if hi > lo:
+                    segments.append((listing, lo, hi))
+                day += timedelta(days=1)
+        return Window(segments)
+
+
+class Window:
+    """The rows of one query window, addressable by offset."""
+
+    def __init__(self, segments: list[tuple[DayListing, int, int]]) -> None:
+        self.segments = segments
+        self.total = sum(hi - lo for _, lo, hi in segments)
+
+    def slice(self, offset: int, limit: int) -> list[bytes]:
+        out: list[bytes] = []
+        for listing, lo, hi in self.segments:
+            size = hi - lo
+            if offset >= size:
+                offset -= size
+                continue
+            take = min(limit - len(out), size - offset)
+            out.extend(listing.rows[lo + offset : lo + offset + take])
+            offset = 0
+            if len(out) >= limit:
+                break
+        return out
