@@ -1,0 +1,2 @@
+-- Vendor-neutral visitors: every vendor shape's staging model, unioned.
+{{ union_staging('visitors') }}

@@ -1,0 +1,26 @@
+-- One resident in a register snapshot, with how fresh the record's verification is.
+with register as (
+    select * from {{ ref('int_register') }}
+),
+
+final as (
+    select
+        site_id,
+        snapshot_date,
+        {{ month_of('snapshot_date') }} as snapshot_month,
+        person_key,
+        household_key,
+        building,
+        age_band,
+        is_elderly,
+        lives_alone,
+        last_verified_date,
+        {{ dbt.datediff('last_verified_date', 'snapshot_date', 'day') }} as days_since_verified,
+        coalesce({{ dbt.datediff('last_verified_date', 'snapshot_date', 'day') }} <= {{ var('register_fresh_days') }}, false) as is_fresh,
+        source_shape,
+        _run_id,
+        landing_date
+    from register
+)
+
+select * from final

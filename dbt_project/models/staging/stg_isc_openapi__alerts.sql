@@ -1,0 +1,2 @@
+-- alerts that arrived in the isc_openapi vendor shape (see macros/staging.sql).
+{{ stg_landing('alerts', 'isc_openapi') }}

@@ -1,0 +1,2 @@
+-- visitors that arrived in the isc_openapi vendor shape (see macros/staging.sql).
+{{ stg_landing('visitors', 'isc_openapi') }}

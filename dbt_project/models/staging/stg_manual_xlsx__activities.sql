@@ -1,0 +1,2 @@
+-- activities that arrived in the manual_xlsx vendor shape (see macros/staging.sql).
+{{ stg_landing('activities', 'manual_xlsx') }}

@@ -1,0 +1,2 @@
+-- disclosures that arrived in the token_rest vendor shape (see macros/staging.sql).
+{{ stg_landing('disclosures', 'token_rest') }}

@@ -1,0 +1,2 @@
+-- register that arrived in the token_rest vendor shape (see macros/staging.sql).
+{{ stg_landing('register', 'token_rest') }}

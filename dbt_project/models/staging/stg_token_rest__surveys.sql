@@ -1,0 +1,2 @@
+-- surveys that arrived in the token_rest vendor shape (see macros/staging.sql).
+{{ stg_landing('surveys', 'token_rest') }}

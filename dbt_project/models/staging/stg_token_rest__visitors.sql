@@ -1,0 +1,2 @@
+-- visitors that arrived in the token_rest vendor shape (see macros/staging.sql).
+{{ stg_landing('visitors', 'token_rest') }}
