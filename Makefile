@@ -17,7 +17,7 @@ export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := false
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 
-.PHONY: help setup setup-system lock demo test test-slow lint clean
+.PHONY: help setup setup-system lock demo test test-slow lint clean serve
 
 help: ## list the targets
 	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -65,6 +65,9 @@ demo: setup ## run the main job end to end on embedded defaults
 	@echo "==> environments"
 	@$(PY) -c "import duckdb, airflow, dbt.version, great_expectations as gx; print(f'  pipeline: duckdb {duckdb.__version__}, airflow {airflow.__version__}, dbt {dbt.version.__version__}, gx {gx.__version__}')"
 	@$(SS_PY) -c "import duckdb, superset; print(f'  superset: duckdb {duckdb.__version__}, superset {superset.__version__ if hasattr(superset, \"__version__\") else \"6.1\"}')"
+
+serve: setup ## Superset on 127.0.0.1:8088: db upgrade, init, import dashboards, roles/users (logins printed)
+	@$(PY) -m superset_assets.server
 
 test: setup ## run lint and the default test suite
 	@echo "==> ruff"
