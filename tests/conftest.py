@@ -10,6 +10,9 @@ from ingestion.registry import Registry, load_registry
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
+# The simulator fixtures (`simulator`, `simulator_factory`) for every area's tests.
+pytest_plugins = ["tests.fixtures.simulator"]
+
 
 @pytest.fixture(scope="session")
 def project_root() -> Path:
