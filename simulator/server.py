@@ -116,9 +116,12 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
-    def _body(self) -> bytes:
+    def _read_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
+
+    def _body(self) -> bytes:
+        return self._request_body
 
     def _send(
         self,
@@ -160,6 +163,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         self._started = time.perf_counter()
+        self._request_body = self._read_body()  # always drain it: keep-alive must stay in step
         url = urlsplit(self.path)
         parts = url.path.strip("/").split("/")
         try:
