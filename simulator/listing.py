@@ -4,6 +4,8 @@ encoded once per day and cached as JSON bytes per row, so paging is a slice and 
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -21,8 +23,28 @@ EPOCH_DAY0 = date(1970, 1, 1)
 
 @dataclass
 class DayListing:
+    """One day's rows as a single JSON blob: row i is blob[offsets[i]:offsets[i + 1] - 1].
+
+    One allocation per day instead of one per row keeps the heap unfragmented, so memory
+    goes back to the system when a day leaves the cache.
+    """
+
     listed: np.ndarray  # int64 local seconds since 1970-01-01 00:00 (naive), sorted
-    rows: list[bytes]  # one JSON object per row, same order
+    blob: bytes  # the rows' JSON objects, each followed by b","
+    offsets: np.ndarray  # int64, len(rows) + 1
+
+    def __len__(self) -> int:
+        return len(self.listed)
+
+    def chunk(self, lo: int, hi: int) -> bytes:
+        """Rows lo..hi-1 as comma-separated JSON objects (no trailing comma)."""
+        return self.blob[int(self.offsets[lo]) : int(self.offsets[hi]) - 1] if hi > lo else b""
+
+
+def _trim_heap() -> None:
+    """Hand freed memory back to the OS (glibc keeps it otherwise; see bench notes)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def local_seconds(day: date) -> int:
@@ -32,7 +54,7 @@ def local_seconds(day: date) -> int:
 class Lister:
     """Per (shape, site, kind, day) listings with an LRU cache bounded in rows."""
 
-    def __init__(self, world: World, max_rows: int = 1_500_000) -> None:
+    def __init__(self, world: World, max_rows: int = 1_000_000) -> None:
         self.world = world
         self.max_rows = max_rows
         self._cache: OrderedDict[tuple[Any, ...], DayListing] = OrderedDict()
@@ -71,13 +93,15 @@ class Lister:
                 if hit is not None:
                     return hit
             listing = self._build(shape, site_id, kind, day, variant)
+            if len(listing) > 20_000:
+                _trim_heap()
             with self._lock:
                 self._cache[key] = listing
-                self._rows += len(listing.rows)
+                self._rows += len(listing)
                 self._building.pop(key, None)
                 while self._rows > self.max_rows and len(self._cache) > 1:
                     _, old = self._cache.popitem(last=False)
-                    self._rows -= len(old.rows)
+                    self._rows -= len(old)
         return listing
 
     def _build(self, shape: str, site_id: str, kind: str, day: date, variant: str | None) -> DayListing:
@@ -97,12 +121,17 @@ class Lister:
                     (sub[col].astype("datetime64[s]").astype("int64") + 86400, encode(shape, kind, sub, names, variant))
                 )
         if not parts:
-            return DayListing(np.empty(0, dtype="int64"), [])
+            return DayListing(np.empty(0, dtype="int64"), b"", np.zeros(1, dtype="int64"))
         listed = np.concatenate([p[0] for p in parts])
         rows = [r for p in parts for r in p[1]]
         order = np.argsort(listed, kind="stable")
         dumps = orjson.dumps
-        return DayListing(listed[order], [dumps(rows[i]) for i in order.tolist()])
+        encoded = [dumps(rows[i]) for i in order.tolist()]
+        del rows, parts
+        offsets = np.zeros(len(encoded) + 1, dtype="int64")
+        np.cumsum([len(e) + 1 for e in encoded], out=offsets[1:])
+        blob = b",".join(encoded) + b","
+        return DayListing(listed[order], blob, offsets)
 
     def window(self, shape: str, site_id: str, kind: str, start_s: int, end_s: int) -> Window:
         """Rows listed in [start_s, end_s) (local seconds)."""
@@ -129,15 +158,21 @@ class Window:
         self.total = sum(hi - lo for _, lo, hi in segments)
 
     def slice(self, offset: int, limit: int) -> list[bytes]:
+        """Rows offset..offset+limit-1 as non-empty chunks of comma-separated JSON objects."""
         out: list[bytes] = []
+        wanted = limit
         for listing, lo, hi in self.segments:
             size = hi - lo
             if offset >= size:
                 offset -= size
                 continue
-            take = min(limit - len(out), size - offset)
-            out.extend(listing.rows[lo + offset : lo + offset + take])
+            take = min(wanted, size - offset)
+            out.append(listing.chunk(lo + offset, lo + offset + take))
+            wanted -= take
             offset = 0
-            if len(out) >= limit:
+            if wanted <= 0:
                 break
         return out
+
+    def count(self, offset: int, limit: int) -> int:
+        return max(0, min(limit, self.total - offset))

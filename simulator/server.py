@@ -109,6 +109,7 @@ class SimulatorState:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
     server_version = "SmartcommSimulator/1.0"
     state: SimulatorState
 

@@ -514,8 +514,9 @@ class World:
             q_start = datetime(year, 3 * quarter - 2, 1)
             q_end = datetime(year + (quarter == 4), 1 if quarter == 4 else 3 * quarter + 1, 1)
             span = (q_end - q_start).total_seconds() - 86400
-            for _ in range(self.anomalies_per_quarter):
-                kind_of = str(rng.choice(available))
+            order = [str(t) for t in rng.permutation(available)]  # a mix: every type before any repeats
+            for number in range(self.anomalies_per_quarter):
+                kind_of = order[number % len(order)]
                 lo, hi = self.anomaly_types[kind_of]["hours"]
                 hours = float(rng.uniform(lo, hi))
                 day_offset = timedelta(days=int(rng.integers(0, int(span // 86400) - 1)))
