@@ -159,12 +159,13 @@ def partition_parameters(paths: DataPaths, site: Site, kind: str, day: dt.date, 
     expected = counts["rate"] * _basis(site, counts["basis"])
     history_rules = load_rules()["history"]
     history = history_row_counts(paths, kind, site.site_id, day, history_rules["days"])
-    if len(history) >= history_rules["min_days"]:
+    history_min = history_max = None
+    if counts["cadence"] != "snapshot" and len(history) >= history_rules["min_days"]:
         median = statistics.median(history)
-        history_min = int(median * history_rules["min_factor"])
-        history_max = int(median * history_rules["max_factor"]) + 1
-    else:
-        history_min = history_max = None
+        if median >= history_rules["min_median_rows"]:
+            history_max = int(median * history_rules["max_factor"]) + 1
+            if counts["cadence"] == "daily":
+                history_min = int(median * history_rules["min_factor"])
     start = dt.datetime.combine(day, dt.time())
     return {
         "site_ids": [site.site_id],
@@ -267,15 +268,17 @@ class LandingValidator:
         self._ensure(kind)
         report = ValidationReport(run_id)
         read = read_partition(self.paths, kind, site_id, day)
-        cadence = rules.row_counts["cadence"]
-        if not read.exists and cadence != "daily":
-            report.skipped.append(f"{kind} {site_id} {day}: no partition ({cadence} kind)")
+        if rules.row_counts["cadence"] == "snapshot" and (
+            not read.exists or (read.frame is not None and read.frame.empty and not read.quarantined_rows)
+        ):
+            report.skipped.append(f"{kind} {site_id} {day}: no snapshot on this day")
             return report
         common = {"run_id": run_id, "layer": LAYER, "site_id": site_id, "kind": kind, "partition_date": day}
         landed = len(read.frame) if read.frame is not None else 0
         total = landed + read.quarantined_rows
         profile = pd.DataFrame(
             {
+                "present": [read.exists],
                 "readable": [read.error is None],
                 "landed_rows": [landed],
                 "quarantined_rows": [read.quarantined_rows],
@@ -284,6 +287,7 @@ class LandingValidator:
         )
         share = f"{read.quarantined_rows} of {total} rows quarantined"
         observed = {
+            "partition_present": ", ".join(f.name for f in read.files) if read.exists else "no partition",
             "partition_readable": read.error or ("readable" if read.exists else "no partition"),
             "quarantine_share_warning": share,
             "quarantine_share_critical": share,

@@ -158,9 +158,17 @@ def build_content_suite(kind: str) -> gx.ExpectationSuite:
 
 
 def build_partition_suite() -> gx.ExpectationSuite:
-    """The partition as a file: readable, and not mostly quarantined."""
+    """The partition as a file: present, readable, and not mostly quarantined."""
     share = load_rules()["quarantine_share"]
     suite = gx.ExpectationSuite(name=PARTITION_SUITE)
+    suite.add_expectation(
+        gxe.ExpectColumnValuesToBeInSet(
+            column="present",
+            value_set=[True],
+            severity=_sev("partition_present"),
+            meta=_meta("partition_present", "present", "the day was delivered (ingestion writes even empty days)"),
+        )
+    )
     suite.add_expectation(
         gxe.ExpectColumnValuesToBeInSet(
             column="readable",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import random
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -103,12 +104,28 @@ def land(data_dir: Path) -> Callable[..., object]:
     return _land
 
 
-@pytest.fixture
-def clean_week(land, registry) -> list[dt.date]:
-    """Eight clean days of passages and alerts for SITE; returns the days."""
+@pytest.fixture(scope="session")
+def _clean_week_template(tmp_path_factory: pytest.TempPathFactory, registry) -> tuple[Path, list[dt.date]]:
+    """Eight clean days of passages and alerts for SITE, landed once per session."""
+    from ingestion.landing import land_records
+    from ingestion.paths import data_paths
+
+    root = tmp_path_factory.mktemp("clean_week") / "data"
     residents = registry.site(SITE).residents
     days = [FIRST_DAY + dt.timedelta(days=i) for i in range(8)]
-    for day in days:
-        land("passages", day, passages(residents, day, seed=7))
-        land("alerts", day, alerts(day, seed=7))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SMARTCOMM_PSEUDONYM_KEY", "test-pseudonym-key")
+        for day in days:
+            for kind, records in (("passages", passages(residents, day, seed=7)), ("alerts", alerts(day, seed=7))):
+                land_records(
+                    kind, SITE, day, records, source_shape="isc_openapi", run_id="test-run", paths=data_paths(root)
+                )
+    return root, days
+
+
+@pytest.fixture
+def clean_week(_clean_week_template, data_dir: Path) -> list[dt.date]:
+    """The clean week copied into this test's data dir (tests may damage it); returns the days."""
+    template, days = _clean_week_template
+    shutil.copytree(template, data_dir, dirs_exist_ok=True)
     return days

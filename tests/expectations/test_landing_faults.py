@@ -112,14 +112,22 @@ def test_duplicated_file_fails_natural_key_uniqueness(validator, clean_week, dat
 
 
 @pytest.mark.parametrize("how", ["missing", "empty"])
-def test_a_day_with_no_data_is_critical_for_a_daily_kind(validator, clean_week, land, data_dir, how):
+def test_a_day_with_no_data_is_critical_for_a_daily_kind(validator, clean_week, land, how):
     day = clean_week[-1] + dt.timedelta(days=1)
     if how == "empty":
         land("passages", day, [])  # the writer lands an empty partition when the source had nothing
-    report = validator.validate([SITE], [day], ["passages", "alerts"], run_id="nodata")
-    assert {"rows_vs_registry_min", "rows_vs_history"} <= failed(report)
-    assert {o.kind for o in report.critical_failures} == {"passages"}
-    assert any("alerts" in s for s in report.skipped), "a sparse kind with no partition is skipped, not failed"
+    report = validator.validate([SITE], [day], ["passages"], run_id="nodata")
+    critical = {"rows_vs_registry_min"} | ({"partition_present:present"} if how == "missing" else set())
+    assert failed(report, "critical") == critical
+    assert failed(report, "warning") == {"rows_vs_history"}
+
+
+def test_a_sparse_kind_may_be_empty_but_not_undelivered(validator, clean_week, land):
+    empty_day, missing_day = (clean_week[-1] + dt.timedelta(days=n) for n in (1, 2))
+    land("alerts", empty_day, [])  # a quiet day: no alerts at all
+    report = validator.validate([SITE], [empty_day, missing_day], ["alerts"], run_id="sparse")
+    assert {(o.partition_date, o.expectation) for o in report.failures} == {(missing_day, "partition_present:present")}
+    assert report.critical_failures and not report.ok
 
 
 def test_rows_outside_the_local_day_are_critical(validator, clean_week, data_dir):

@@ -136,7 +136,7 @@ def test_cli_prints_a_table_and_exits_non_zero_on_critical(clean_week, data_dir,
     ]
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "FAIL" in done.stdout and "rows_vs_registry_min" in done.stdout and "critical" in done.stdout
+    assert "FAIL" in done.stdout and "partition_present" in done.stdout and "critical" in done.stdout
     con = duckdb.connect(str(tmp_path / "dq.duckdb"), read_only=True)
     try:
         failed = con.execute("select count(*) from dq_results where not success and severity = 'critical'").fetchone()[
