@@ -45,8 +45,13 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def run_dbt(command: list[str], data_dir: Path | str | None = None, check: bool = True):
-    """Invoke `dbt <command...>` on this project against the data directory; return dbt's result."""
+def run_dbt(
+    command: list[str],
+    data_dir: Path | str | None = None,
+    check: bool = True,
+    project_dir: Path | str = PROJECT_DIR,
+):
+    """Invoke `dbt <command...>` on the project against the data directory; return dbt's result."""
     from dbt.cli.main import dbtRunner
 
     paths = data_paths(data_dir)
@@ -55,9 +60,9 @@ def run_dbt(command: list[str], data_dir: Path | str | None = None, check: bool 
     args = [
         *command,
         "--project-dir",
-        str(PROJECT_DIR),
+        str(project_dir),
         "--profiles-dir",
-        str(PROJECT_DIR),
+        str(project_dir),
         "--target-path",
         str(state_dir / "target"),
         "--log-path",
@@ -65,10 +70,24 @@ def run_dbt(command: list[str], data_dir: Path | str | None = None, check: bool 
     ]
     env = {"SMARTCOMM_DATA_DIR": str(paths.root), "DO_NOT_TRACK": "1"}
     with _RUN_LOCK, _environment(env):
-        result = dbtRunner().invoke(args)
+        try:
+            result = dbtRunner().invoke(args)
+        finally:
+            _release_warehouse()
     if check and not result.success:
         raise DbtRunError(f"dbt {' '.join(command)} failed: {_failures(result)}")
     return result
+
+
+def _release_warehouse() -> None:
+    """Close dbt-duckdb's process-wide connection, so this process (and others) can open the
+    warehouse afterwards: DuckDB refuses a second connection with another configuration."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    environment = DuckDBConnectionManager._ENV
+    if environment is not None and hasattr(environment, "close"):
+        environment.close()
+    DuckDBConnectionManager.close_all_connections()
 
 
 def _failures(result) -> str:
