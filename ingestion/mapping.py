@@ -14,8 +14,9 @@ the transport: connectors hand it records and it hands back canonical dicts.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -70,6 +71,40 @@ class FieldRule:
             return parsed if parsed.tzinfo else parsed.replace(tzinfo=self.tz)
         return value
 
+    def compile(self) -> Callable[[dict[str, Any]], Any]:
+        """A specialised extractor for the common cases (the hot path); others use extract()."""
+        if self.const is not _MISSING or self.tz is not None or len(self.sources) != 1 or "." in self.sources[0]:
+            return self.extract
+        source, default, codes, target = self.sources[0], self.default, self.codes, self.target
+        fallback = None if default is _MISSING else default
+        if codes is None:
+
+            def plain(record: dict[str, Any]) -> Any:
+                value = record.get(source)
+                return fallback if value is None or value == "" else value
+
+            return plain
+        seen: dict[Any, Any] = {}  # raw value -> canonical value, so each code is parsed once
+
+        def coded(record: dict[str, Any]) -> Any:
+            value = record.get(source)
+            if value is None or value == "":
+                return fallback
+            try:
+                return seen[value]
+            except KeyError:
+                pass
+            except TypeError:  # unhashable value
+                raise RowError(f"{target}: unknown code {value!r} in {source}") from None
+            code = _code(value)
+            if code not in codes:
+                raise RowError(f"{target}: unknown code {value!r} in {source}")
+            if len(seen) < 10_000 and not isinstance(value, bool):  # True == 1 would collide
+                seen[value] = codes[code]
+            return codes[code]
+
+        return coded
+
 
 def _lookup(record: dict[str, Any], path: str) -> Any:
     if "." not in path:
@@ -111,13 +146,18 @@ class KindMapping:
     record_id: tuple[str, ...]
     settings: dict[str, Any]
 
+    @cached_property
+    def _program(self) -> list[tuple[str, Callable[[dict[str, Any]], Any]]]:
+        return [(rule.target, rule.compile()) for rule in self.rules]
+
     def apply(self, record: dict[str, Any]) -> dict[str, Any]:
         """The canonical record; RowError (a quarantine reason) when a code or field is unreadable."""
         if not isinstance(record, dict):
             raise RowError(f"record: expected an object, got {type(record).__name__}")
-        out = {rule.target: rule.extract(record) for rule in self.rules}
+        out = {target: extract(record) for target, extract in self._program}
         ids = [_lookup(record, name) for name in self.record_id]
-        out["_source_record_id"] = "|".join(str(i) for i in ids) if all(i is not None for i in ids) else None
+        known = bool(ids) and all(i is not None and i != "" for i in ids)
+        out["_source_record_id"] = "|".join(str(i) for i in ids) if known else None
         return out
 
     def known_fields(self) -> set[str]:

@@ -214,8 +214,11 @@ def apply_personal_data_policy(
             out[rule.column] = None
             continue
         field, value = found
-        if rule.validate == "id_card" and field.endswith("id_card") and not id_card_valid(str(value)):
-            raise ValueError(f"{field}: invalid ID-card checksum")
+        if rule.validate == "id_card":
+            for source in rule.sources:
+                card = record.get(source)
+                if source.endswith("id_card") and card not in (None, "") and not id_card_valid(str(card)):
+                    raise ValueError(f"{source}: invalid ID-card checksum")
         out[rule.column] = pseudonymizer.key_for(rule.entity, value)
     for rule in policy.derived.get(kind, ()):
         if record.get(rule.column) not in (None, ""):

@@ -43,6 +43,11 @@ def _aware_to_local(value: dt.datetime) -> dt.datetime:
 
 
 def _parse_text(text: str) -> dt.datetime:
+    if len(text) == 25 and text.endswith("+08:00"):  # the common vendor form, without tz objects
+        try:
+            return dt.datetime.fromisoformat(text[:19])
+        except ValueError:
+            pass
     text = text.strip()
     if text.isdigit() and len(text) >= 12:  # epoch milliseconds sent as a string (type drift)
         return from_epoch_ms(int(text))
