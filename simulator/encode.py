@@ -62,7 +62,7 @@ def _map(values: np.ndarray, mapping: dict[str, Any]) -> list[Any]:
 
 def _rows(fields: dict[str, list[Any]]) -> list[dict[str, Any]]:
     names = list(fields)
-    return [dict(zip(names, values, strict=True)) for values in zip(*fields.values(), strict=True)]
+    return [dict(zip(names, values)) for values in zip(*fields.values())]  # noqa: B905 - equal lengths by construction
 
 
 def broken_id_card(number: str) -> str:
