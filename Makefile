@@ -17,7 +17,7 @@ export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := false
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 
-.PHONY: help setup setup-system lock demo test test-slow lint clean serve
+.PHONY: help setup setup-system lock demo test test-slow lint clean serve simulator bench-simulator
 
 help: ## list the targets
 	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -68,6 +68,12 @@ demo: setup ## run the main job end to end on embedded defaults
 
 serve: setup ## Superset on 127.0.0.1:8088: db upgrade, init, import dashboards, roles/users (logins printed)
 	@$(PY) -m superset_assets.server
+
+simulator: setup ## the vendor simulator on 127.0.0.1:8700 (demo credentials, demo faults); Ctrl-C stops it
+	$(PY) -m simulator serve --seed 7 --port 8700 --env-file config/demo.env --faults simulator/faults/demo.yml
+
+bench-simulator: setup ## measure the simulator: served rows/s, site-month generation, site-year memory
+	$(PY) bench/simulator_throughput.py
 
 test: setup ## run lint and the default test suite
 	@echo "==> ruff"
