@@ -28,6 +28,8 @@ REQUEST_FAULTS = frozenset(
         "total_drift",
     }
 )
+# Faults that only mean something from the second page on (they never fire on page 1).
+PAGE_FAULTS = frozenset({"duplicate_rows", "total_drift"})
 DATA_FAULTS = frozenset({"late_events", "malformed_rows", "invalid_id_checksum"})
 FILE_FAULTS = frozenset({"truncated_file", "wrong_encoding", "duplicate_file"})
 SHAPE_FAULTS = frozenset({"schema_drift"})
@@ -165,7 +167,8 @@ class FaultSet:
             for rule in self._rules:
                 if rule.fault not in allowed or not rule.matches(site, kind):
                     continue
-                if page <= rule.after_page:
+                first_eligible = max(rule.after_page, 1) if rule.fault in PAGE_FAULTS else rule.after_page
+                if page <= first_eligible:
                     continue
                 if self._fires(rule):
                     if rule.count == 0:

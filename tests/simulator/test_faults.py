@@ -187,3 +187,33 @@ def test_invalid_id_checksum_in_the_register(sim, http):
 def test_unknown_fault_is_refused(sim, http):
     reply = http.post(f"{sim.base_url}/_control/faults", json={"fault": "gremlins"})
     assert reply.status_code == 400 and "unknown fault" in reply.json()["error"]
+
+
+def test_after_page_every_and_days_select_requests(sim, http):
+    sim.control.add_faults({"fault": "error_code", "site": ISC_SITE, "after_page": 2})
+    assert isc_page(sim, http, page=2).json()["code"] == "0"
+    assert isc_page(sim, http, page=3).json()["code"] == "0x00052000"
+    sim.control.set_faults([{"fault": "error_code", "site": ISC_SITE, "every": 3}])
+    codes = [isc_page(sim, http).json()["code"] for _ in range(6)]
+    assert codes == ["0", "0", "0x00052000", "0", "0", "0x00052000"]
+    other_day = (DAY + timedelta(days=1)).isoformat()
+    sim.control.set_faults(
+        [
+            {
+                "fault": "malformed_rows",
+                "site": ISC_SITE,
+                "kind": "passages",
+                "days": [other_day],
+                "params": {"rate": 0.01},
+            }
+        ]
+    )
+    assert not sim.control.truth(ISC_SITE, "passages", str(DAY), str(DAY))["malformed"]
+    assert sim.control.truth(ISC_SITE, "passages", other_day, other_day)["malformed"]
+
+
+def test_duplicate_rows_count_is_not_spent_on_page_one(sim, http):
+    sim.control.add_faults({"fault": "duplicate_rows", "site": ISC_SITE, "count": 1, "params": {"rows": 2}})
+    assert len(isc_page(sim, http, page=1).json()["data"]["list"]) == 100
+    assert len(isc_page(sim, http, page=2).json()["data"]["list"]) == 102
+    assert len(isc_page(sim, http, page=3).json()["data"]["list"]) == 100
