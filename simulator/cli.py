@@ -62,6 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--drop-dir", default=None, help="sets SMARTCOMM_DROP_DIR for the control API's drop-files")
     serve.add_argument("--token-ttl", type=int, default=900, help="REST token lifetime in seconds (default 900)")
     serve.add_argument("--quiet", action="store_true", help="no per-request log lines")
+    serve.add_argument(
+        "--cache-rows",
+        type=int,
+        default=1_000_000,
+        help="encoded rows kept in memory (default 1,000,000: ~0.5 GB, a site-month of the largest site)",
+    )
     drop = sub.add_parser(
         "drop-files",
         help="write the file-based drops (gov exports, manual workbooks, alarm JSON lines)",
@@ -120,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     from simulator.server import SimulatorState, make_server
 
     drop_dir = Path(args.drop_dir).resolve() if args.drop_dir else None
-    state = SimulatorState(world, drop_dir, args.token_ttl)
+    state = SimulatorState(world, drop_dir, args.token_ttl, cache_rows=args.cache_rows)
     state.quiet = args.quiet
     server = make_server(state, args.port)
     port = server.server_address[1]

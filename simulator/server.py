@@ -89,10 +89,15 @@ class SimulatorState:
     """Everything the request handlers share."""
 
     def __init__(
-        self, world: World, drop_dir: Path | None, token_ttl: int, environ: dict[str, str] | None = None
+        self,
+        world: World,
+        drop_dir: Path | None,
+        token_ttl: int,
+        environ: dict[str, str] | None = None,
+        cache_rows: int = 1_000_000,
     ) -> None:
         self.world = world
-        self.lister = Lister(world)
+        self.lister = Lister(world, max_rows=cache_rows)
         self.drop_dir = drop_dir
         self.token_ttl = token_ttl
         self.environ = dict(os.environ if environ is None else environ)

@@ -426,7 +426,7 @@ class World:
         self.start, self.end = start, end
         self._sites: dict[str, SiteWorld] = {}
         self._cache: OrderedDict[tuple[Any, ...], Batch] = OrderedDict()
-        self._cache_limit = 48
+        self._cache_limit = 32  # day batches (a passages day of a large site is ~20 MB)
         self._lock = threading.RLock()
         self._sf_days = [date.fromisoformat(d) for d in self.calendar["spring_festival"]]
 
