@@ -72,16 +72,35 @@ def ensure_user(sm: Any, spec: dict[str, str], role_name: str, password: str) ->
 
 
 def import_assets(username: str) -> None:
-    """What `superset import-dashboards -p bundle.zip -u admin` does, without a second app start."""
+    """Import every asset, overwriting what exists (matched by UUID).
+
+    `superset import-dashboards` overwrites the dashboards only and keeps existing charts,
+    datasets and the database as they were; importing each kind with overwrite makes an
+    edited YAML file (or a moved serving database) take effect on the next `make serve`.
+    """
     from flask import g
     from superset import security_manager
+    from superset.commands.chart.importers.dispatcher import ImportChartsCommand
     from superset.commands.dashboard.importers.dispatcher import ImportDashboardsCommand
+    from superset.commands.database.importers.dispatcher import ImportDatabasesCommand
+    from superset.commands.dataset.importers.dispatcher import ImportDatasetsCommand
     from superset.commands.importers.v1.utils import get_contents_from_bundle
 
     g.user = security_manager.find_user(username=username)
     with zipfile.ZipFile(BytesIO(build_bundle())) as bundle:
         contents = get_contents_from_bundle(bundle)
-    ImportDashboardsCommand(contents, overwrite=True).run()
+    steps = [
+        (ImportDatabasesCommand, "Database", ("databases/",)),
+        (ImportDatasetsCommand, "SqlaTable", ("databases/", "datasets/")),
+        (ImportChartsCommand, "Slice", ("databases/", "datasets/", "charts/")),
+        (ImportDashboardsCommand, "Dashboard", ("databases/", "datasets/", "charts/", "dashboards/")),
+    ]
+    for command, kind, prefixes in steps:
+        subset = {name: text for name, text in contents.items() if name.startswith(prefixes)}
+        subset["metadata.yaml"] = yaml.safe_dump(
+            {"version": "1.0.0", "type": kind, "timestamp": "2026-01-01T00:00:00+00:00"}
+        )
+        command(subset, overwrite=True).run()
 
 
 def serving_database() -> Any:
