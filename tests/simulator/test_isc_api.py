@@ -117,3 +117,15 @@ def test_same_seed_gives_byte_identical_pages(simulator, simulator_factory, http
     assert first == second
     different = simulator_factory(seed=simulator.seed + 1, quiet=True)
     assert isc_post(http, different.base_url, different.env, SITE, PASSAGES, body).content != first
+
+
+def test_each_request_is_logged_on_one_line(simulator_factory, http):
+    sim = simulator_factory()  # not quiet
+    isc_post(http, sim.base_url, sim.env, SITE, PASSAGES, {**day_window(DAY, DAY), "pageNo": 1, "pageSize": 3})
+    http.get(f"{sim.base_url}/_control/health")
+    import time
+
+    time.sleep(0.2)
+    lines = sim.log_path.read_text(encoding="utf-8").splitlines()
+    assert any(f"POST /isc/{SITE}{PASSAGES} 200" in line for line in lines)
+    assert any("GET /_control/health 200" in line for line in lines)
