@@ -15,6 +15,19 @@ import numpy as np
 
 from simulator.world import DAY_COLUMN, ID_COLUMN, LATE_KINDS, Batch, World, batch_len, day_range, working_days_between
 
+# Per-day breakdown of each kind's main category (truth key `by_day_<column>`).
+BY_DAY_COLUMN = {
+    "passages": "method",
+    "visitors": "gate_id",
+    "vehicles": "direction",
+    "alerts": "alert_type",
+    "fire_alarms": "alarm_type",
+    "service_cases": "channel",
+    "activities": "category",
+    "disclosures": "category",
+    "surveys": "question_id",
+}
+
 
 def _percentile(values: list[float], q: float) -> float | None:
     if not values:
@@ -56,6 +69,15 @@ class _Accumulator:
         k, n = self.kind, batch_len(b)
         if not n:
             return
+        column = BY_DAY_COLUMN.get(k)
+        if column:
+            self.nested[f"by_day_{column}"][day.isoformat()].update(b[column].tolist())
+        if k == "device_status":
+            per_day = self.nested["by_day_device_type"]
+            for t in np.unique(b["device_type"]).tolist():
+                sel = b["device_type"] == t
+                per_day[day.isoformat()][f"{t}_hours"] += int(sel.sum())
+                per_day[day.isoformat()][f"{t}_online_hours"] += int(b["online"][sel].sum())
         if k == "passages":
             self.counts["by_method"].update(b["method"].tolist())
             self.counts["by_direction"].update(b["direction"].tolist())
@@ -199,6 +221,9 @@ class _Accumulator:
             }
             out["key_points_total"] = registry_site.key_points
             out["key_points_with_camera"] = len(out["by_key_point"])
+        for key, per_day in self.nested.items():
+            if key.startswith("by_day_"):
+                out[key] = {d: dict(sorted(c.items())) for d, c in sorted(per_day.items())}
         if k == "register":
             out["snapshots"] = {d: dict(c) for d, c in sorted(self.nested["snapshots"].items())}
         if k == "surveys":

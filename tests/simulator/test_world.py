@@ -167,3 +167,20 @@ def test_demo_faults_are_low_rate_malformed_and_late_only():
     rules = yaml.safe_load(Path("simulator/faults/demo.yml").read_text(encoding="utf-8"))["faults"]
     assert {r["fault"] for r in rules} == {"malformed_rows", "late_events"}
     assert all(r["params"]["rate"] <= 0.001 for r in rules)
+
+
+def test_truth_per_day_breakdowns_add_up(world):
+    start, end = DAY, DAY + timedelta(days=2)
+    truth = world.truth("lt_jiayuan", "passages", start, end)
+    per_day = truth["by_day_method"]
+    assert sorted(per_day) == [str(start), str(start + timedelta(days=1)), str(end)]
+    totals = Counter()
+    for day, counts in per_day.items():
+        totals.update(counts)
+        records = world.records("lt_jiayuan", "passages", date.fromisoformat(day))
+        assert counts == dict(sorted(Counter(r["method"] for r in records).items()))
+    assert dict(totals) == truth["by_method"]
+    devices = world.truth("lt_jiayuan", "device_status", start, start)
+    assert (
+        devices["by_day_device_type"][str(start)]["camera_online_hours"] == devices["by_type"]["camera"]["online_hours"]
+    )
