@@ -17,7 +17,7 @@ export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := false
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 
-.PHONY: help setup setup-system lock demo test test-slow lint clean serve simulator bench-simulator
+.PHONY: help setup setup-system lock demo test test-slow lint clean serve simulator bench-simulator dq-docs bench-validate
 
 help: ## list the targets
 	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -74,6 +74,12 @@ simulator: setup ## the vendor simulator on 127.0.0.1:8700 (demo credentials, de
 
 bench-simulator: setup ## measure the simulator: served rows/s, site-month generation, site-year memory
 	$(PY) bench/simulator_throughput.py
+
+dq-docs: setup ## build the Great Expectations Data Docs (expectations/gx/uncommitted/data_docs/local_site/index.html)
+	$(PY) -m expectations docs
+
+bench-validate: setup ## measure validating one site-month of passages against the time to land it
+	$(PY) bench/validate.py
 
 test: setup ## run lint and the default test suite
 	@echo "==> ruff"
