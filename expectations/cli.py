@@ -117,7 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--kind", action="append", help="only this kind (repeatable; default: the site's kinds)")
     v.add_argument("--run-id", help="run id recorded in dq_results (default: a new one)")
     v.add_argument("--data-dir", help="data directory (default $SMARTCOMM_DATA_DIR or <repo>/data)")
-    v.add_argument("--gx-dir", help="GX project root (default $SMARTCOMM_GX_DIR or expectations/gx)")
+    v.add_argument(
+        "--gx-dir", help="GX project root (default $SMARTCOMM_GX_DIR or expectations/; the context is <root>/gx)"
+    )
     v.add_argument("--results-db", help="DuckDB file for dq_results (default: the warehouse)")
     v.add_argument("--source-db", help="marts: DuckDB file holding the marts (default: the warehouse)")
     v.add_argument("--all", action="store_true", help="list passed expectations too")
@@ -130,7 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Build the static GX Data Docs from the stored validation results.",
         epilog="Example: python -m expectations docs",
     )
-    d.add_argument("--gx-dir", help="GX project root (default $SMARTCOMM_GX_DIR or expectations/gx)")
+    d.add_argument(
+        "--gx-dir", help="GX project root (default $SMARTCOMM_GX_DIR or expectations/; the context is <root>/gx)"
+    )
     d.set_defaults(func=_docs)
     return parser
 

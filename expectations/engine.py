@@ -29,8 +29,8 @@ RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 10}
 
 
 def default_gx_root() -> Path:
-    """Where the file context lives: $SMARTCOMM_GX_DIR or expectations/gx (git-ignored)."""
-    return Path(os.environ.get("SMARTCOMM_GX_DIR") or PACKAGE_DIR / "gx")
+    """The GX project root: $SMARTCOMM_GX_DIR or expectations/; the context is `<root>/gx/` (git-ignored)."""
+    return Path(os.environ.get("SMARTCOMM_GX_DIR") or PACKAGE_DIR)
 
 
 def _raised(exception_info: dict[str, Any] | None) -> str | None:
