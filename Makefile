@@ -17,7 +17,7 @@ export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := false
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 
-.PHONY: help setup setup-system lock demo test test-slow lint clean serve simulator bench-simulator dq-docs bench-validate
+.PHONY: help setup setup-system lock demo test test-slow lint clean serve simulator bench-simulator dq-docs bench-validate dbt-build bench-transform
 
 help: ## list the targets
 	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -80,6 +80,13 @@ dq-docs: setup ## build the Great Expectations Data Docs (expectations/gx/uncomm
 
 bench-validate: setup ## measure validating one site-month of passages against the time to land it
 	$(PY) bench/validate.py
+
+dbt-build: setup ## export the registry's site facts and dbt build the warehouse from the landing zone (SMARTCOMM_DATA_DIR, default data/)
+	$(PY) -m ingestion.reference
+	$(PY) -m dbt_project.run build
+
+bench-transform: setup ## time dbt build and a one-day incremental update against the Parquet scan floor (10 sites x 1 and 12 months)
+	$(PY) -m bench.transform --months 1 12 --out bench/results/transform.json
 
 test: setup ## run lint and the default test suite
 	@echo "==> ruff"
