@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import yaml
 
 from simulator.world import Batch, batch_len, id_check_digit
@@ -60,7 +61,10 @@ def _map(values: np.ndarray, mapping: dict[str, Any]) -> list[Any]:
     return [mapping.get(v) if v is not None else None for v in values.tolist()]
 
 
-def _rows(fields: dict[str, list[Any]]) -> list[dict[str, Any]]:
+Fields = dict[str, list[Any]]  # vendor field name -> one value per row, in wire order
+
+
+def _rows(fields: Fields) -> list[dict[str, Any]]:
     names = list(fields)
     return [dict(zip(names, values)) for values in zip(*fields.values())]  # noqa: B905 - equal lengths by construction
 
@@ -73,88 +77,76 @@ def broken_id_card(number: str) -> str:
 
 
 # ---- ISC OpenAPI ------------------------------------------------------------------------
-def isc_rows(kind: str, b: Batch, names: dict[str, dict[str, str]]) -> list[dict[str, Any]]:
+def isc_fields(kind: str, b: Batch, names: dict[str, dict[str, str]]) -> Fields:
     s = spec()["isc_openapi"]
     if kind == "passages":
         codes = s["passage_event_types"]
         temp = b["temperature_c"]
         status = np.where(np.isnan(temp), 0, np.where(temp >= 37.3, 2, 1)).tolist()
         gate_names = names["gates"]
-        return _rows(
-            {
-                "eventId": b["event_id"].tolist(),
-                "eventType": [codes[m][0] for m in b["method"].tolist()],
-                "eventTypeName": [codes[m][1] for m in b["method"].tolist()],
-                "eventTime": iso(b["event_time"]),
-                "doorIndexCode": b["gate_id"].tolist(),
-                "doorName": [gate_names[g] for g in b["gate_id"].tolist()],
-                "inAndOutType": _map(b["direction"], s["in_and_out_type"]),
-                "personType": _map(b["person_type"], s["person_type"]),
-                "personId": b["person_id"].tolist(),
-                "personName": b["person_name"].tolist(),
-                "certNo": b["id_card"].tolist(),
-                "picUri": b["face_url"].tolist(),
-                "appointmentId": b["appointment_id"].tolist(),
-                "temperatureData": floats(temp),
-                "temperatureStatus": status,
-                "tailgateFlag": b["tailgating"].astype(int).tolist(),
-            }
-        )
+        return {
+            "eventId": b["event_id"].tolist(),
+            "eventType": [codes[m][0] for m in b["method"].tolist()],
+            "eventTypeName": [codes[m][1] for m in b["method"].tolist()],
+            "eventTime": iso(b["event_time"]),
+            "doorIndexCode": b["gate_id"].tolist(),
+            "doorName": [gate_names[g] for g in b["gate_id"].tolist()],
+            "inAndOutType": _map(b["direction"], s["in_and_out_type"]),
+            "personType": _map(b["person_type"], s["person_type"]),
+            "personId": b["person_id"].tolist(),
+            "personName": b["person_name"].tolist(),
+            "certNo": b["id_card"].tolist(),
+            "picUri": b["face_url"].tolist(),
+            "appointmentId": b["appointment_id"].tolist(),
+            "temperatureData": floats(temp),
+            "temperatureStatus": status,
+            "tailgateFlag": b["tailgating"].astype(int).tolist(),
+        }
     if kind == "visitors":
         arrived = ~np.isnat(b["arrival_time"])
-        return _rows(
-            {
-                "appointRecordId": b["appointment_id"].tolist(),
-                "createTime": iso(b["created_time"]),
-                "visitStartTime": iso(b["expected_time"]),
-                "arriveTime": iso(b["arrival_time"]),
-                "doorIndexCode": [
-                    g if a else None for g, a in zip(b["gate_id"].tolist(), arrived.tolist(), strict=True)
-                ],
-                "visitorName": b["visitor_name"].tolist(),
-                "phoneNo": b["visitor_phone"].tolist(),
-                "certificateNo": b["visitor_id_card"].tolist(),
-                "receptionistId": b["host_household_id"].tolist(),
-                "visitorStatus": np.where(arrived, 1, 2).tolist(),
-            }
-        )
+        return {
+            "appointRecordId": b["appointment_id"].tolist(),
+            "createTime": iso(b["created_time"]),
+            "visitStartTime": iso(b["expected_time"]),
+            "arriveTime": iso(b["arrival_time"]),
+            "doorIndexCode": [g if a else None for g, a in zip(b["gate_id"].tolist(), arrived.tolist(), strict=True)],
+            "visitorName": b["visitor_name"].tolist(),
+            "phoneNo": b["visitor_phone"].tolist(),
+            "certificateNo": b["visitor_id_card"].tolist(),
+            "receptionistId": b["host_household_id"].tolist(),
+            "visitorStatus": np.where(arrived, 1, 2).tolist(),
+        }
     if kind == "vehicles":
         gate_names = names["vehicle_gates"]
-        return _rows(
-            {
-                "crossRecordSyscode": b["event_id"].tolist(),
-                "crossTime": iso(b["event_time"]),
-                "entranceSyscode": b["gate_id"].tolist(),
-                "entranceName": [gate_names[g] for g in b["gate_id"].tolist()],
-                "vehicleOut": _map(b["direction"], s["vehicle_out"]),
-                "plateNo": b["plate_no"].tolist(),
-                "carCategory": _map(b["vehicle_class"], s["car_category"]),
-            }
-        )
+        return {
+            "crossRecordSyscode": b["event_id"].tolist(),
+            "crossTime": iso(b["event_time"]),
+            "entranceSyscode": b["gate_id"].tolist(),
+            "entranceName": [gate_names[g] for g in b["gate_id"].tolist()],
+            "vehicleOut": _map(b["direction"], s["vehicle_out"]),
+            "plateNo": b["plate_no"].tolist(),
+            "carCategory": _map(b["vehicle_class"], s["car_category"]),
+        }
     if kind == "alerts":
         codes = s["alert_event_types"]
-        return _rows(
-            {
-                "eventId": b["alert_id"].tolist(),
-                "eventType": [codes[t][0] for t in b["alert_type"].tolist()],
-                "eventTypeName": [codes[t][1] for t in b["alert_type"].tolist()],
-                "srcIndex": b["device_id"].tolist(),
-                "happenTime": iso(b["raised_time"]),
-                "ackTime": iso(b["acknowledged_time"]),
-                "closeTime": iso(b["closed_time"]),
-                "status": _status(b, numeric=True),
-            }
-        )
+        return {
+            "eventId": b["alert_id"].tolist(),
+            "eventType": [codes[t][0] for t in b["alert_type"].tolist()],
+            "eventTypeName": [codes[t][1] for t in b["alert_type"].tolist()],
+            "srcIndex": b["device_id"].tolist(),
+            "happenTime": iso(b["raised_time"]),
+            "ackTime": iso(b["acknowledged_time"]),
+            "closeTime": iso(b["closed_time"]),
+            "status": _status(b, numeric=True),
+        }
     if kind == "device_status":
-        return _rows(
-            {
-                "indexCode": b["device_id"].tolist(),
-                "resourceType": _map(b["device_type"], s["resource_type"]),
-                "regionIndexCode": b["key_point_id"].tolist(),
-                "collectTime": iso(b["hour_start"]),
-                "online": b["online"].astype(int).tolist(),
-            }
-        )
+        return {
+            "indexCode": b["device_id"].tolist(),
+            "resourceType": _map(b["device_type"], s["resource_type"]),
+            "regionIndexCode": b["key_point_id"].tolist(),
+            "collectTime": iso(b["hour_start"]),
+            "online": b["online"].astype(int).tolist(),
+        }
     raise KeyError(f"isc_openapi cannot deliver {kind}")
 
 
@@ -178,133 +170,113 @@ ISC_FIELDS = {
 
 
 # ---- token REST ---------------------------------------------------------------------------
-def rest_rows(kind: str, b: Batch) -> list[dict[str, Any]]:
+def rest_fields(kind: str, b: Batch) -> Fields:
     s = spec()["token_rest"]
     if kind == "passages":
-        return _rows(
-            {
-                "id": b["event_id"].tolist(),
-                "occurred_at": epoch_ms(b["event_time"]),
-                "gate_code": b["gate_id"].tolist(),
-                "direction": _map(b["direction"], s["direction"]),
-                "auth_method": _map(b["method"], s["auth_method"]),
-                "person_category": _map(b["person_type"], s["person_category"]),
-                "person_id": b["person_id"].tolist(),
-                "person_name": b["person_name"].tolist(),
-                "id_number": b["id_card"].tolist(),
-                "face_image_url": b["face_url"].tolist(),
-                "appointment_no": b["appointment_id"].tolist(),
-                "body_temp": floats(b["temperature_c"]),
-                "tailgating": b["tailgating"].tolist(),
-            }
-        )
+        return {
+            "id": b["event_id"].tolist(),
+            "occurred_at": epoch_ms(b["event_time"]),
+            "gate_code": b["gate_id"].tolist(),
+            "direction": _map(b["direction"], s["direction"]),
+            "auth_method": _map(b["method"], s["auth_method"]),
+            "person_category": _map(b["person_type"], s["person_category"]),
+            "person_id": b["person_id"].tolist(),
+            "person_name": b["person_name"].tolist(),
+            "id_number": b["id_card"].tolist(),
+            "face_image_url": b["face_url"].tolist(),
+            "appointment_no": b["appointment_id"].tolist(),
+            "body_temp": floats(b["temperature_c"]),
+            "tailgating": b["tailgating"].tolist(),
+        }
     if kind == "visitors":
         arrived = ~np.isnat(b["arrival_time"])
-        return _rows(
-            {
-                "appointment_no": b["appointment_id"].tolist(),
-                "created_at": epoch_ms(b["created_time"]),
-                "expected_at": epoch_ms(b["expected_time"]),
-                "arrived_at": epoch_ms(b["arrival_time"]),
-                "gate_code": [g if a else None for g, a in zip(b["gate_id"].tolist(), arrived.tolist(), strict=True)],
-                "visitor_name": b["visitor_name"].tolist(),
-                "visitor_phone": b["visitor_phone"].tolist(),
-                "visitor_id_number": b["visitor_id_card"].tolist(),
-                "host_household_id": b["host_household_id"].tolist(),
-                "status": np.where(arrived, "arrived", "expired").tolist(),
-            }
-        )
+        return {
+            "appointment_no": b["appointment_id"].tolist(),
+            "created_at": epoch_ms(b["created_time"]),
+            "expected_at": epoch_ms(b["expected_time"]),
+            "arrived_at": epoch_ms(b["arrival_time"]),
+            "gate_code": [g if a else None for g, a in zip(b["gate_id"].tolist(), arrived.tolist(), strict=True)],
+            "visitor_name": b["visitor_name"].tolist(),
+            "visitor_phone": b["visitor_phone"].tolist(),
+            "visitor_id_number": b["visitor_id_card"].tolist(),
+            "host_household_id": b["host_household_id"].tolist(),
+            "status": np.where(arrived, "arrived", "expired").tolist(),
+        }
     if kind == "vehicles":
-        return _rows(
-            {
-                "id": b["event_id"].tolist(),
-                "passed_at": epoch_ms(b["event_time"]),
-                "gate_code": b["gate_id"].tolist(),
-                "direction": _map(b["direction"], s["direction"]),
-                "plate_number": b["plate_no"].tolist(),
-                "vehicle_category": _map(b["vehicle_class"], s["vehicle_category"]),
-            }
-        )
+        return {
+            "id": b["event_id"].tolist(),
+            "passed_at": epoch_ms(b["event_time"]),
+            "gate_code": b["gate_id"].tolist(),
+            "direction": _map(b["direction"], s["direction"]),
+            "plate_number": b["plate_no"].tolist(),
+            "vehicle_category": _map(b["vehicle_class"], s["vehicle_category"]),
+        }
     if kind == "alerts":
-        return _rows(
-            {
-                "id": b["alert_id"].tolist(),
-                "alert_type": _map(b["alert_type"], s["alert_type"]),
-                "device_code": b["device_id"].tolist(),
-                "raised_at": epoch_ms(b["raised_time"]),
-                "acknowledged_at": epoch_ms(b["acknowledged_time"]),
-                "closed_at": epoch_ms(b["closed_time"]),
-                "status": _status(b, numeric=False),
-            }
-        )
+        return {
+            "id": b["alert_id"].tolist(),
+            "alert_type": _map(b["alert_type"], s["alert_type"]),
+            "device_code": b["device_id"].tolist(),
+            "raised_at": epoch_ms(b["raised_time"]),
+            "acknowledged_at": epoch_ms(b["acknowledged_time"]),
+            "closed_at": epoch_ms(b["closed_time"]),
+            "status": _status(b, numeric=False),
+        }
     if kind == "fire_alarms":
-        return _rows(
-            {
-                "id": b["alarm_id"].tolist(),
-                "sensor_code": b["sensor_id"].tolist(),
-                "alarm_type": _map(b["alarm_type"], s["fire_alarm_type"]),
-                "raised_at": epoch_ms(b["raised_time"]),
-                "acknowledged_at": epoch_ms(b["acknowledged_time"]),
-                "closed_at": epoch_ms(b["closed_time"]),
-                "false_alarm": b["is_false_alarm"].tolist(),
-            }
-        )
+        return {
+            "id": b["alarm_id"].tolist(),
+            "sensor_code": b["sensor_id"].tolist(),
+            "alarm_type": _map(b["alarm_type"], s["fire_alarm_type"]),
+            "raised_at": epoch_ms(b["raised_time"]),
+            "acknowledged_at": epoch_ms(b["acknowledged_time"]),
+            "closed_at": epoch_ms(b["closed_time"]),
+            "false_alarm": b["is_false_alarm"].tolist(),
+        }
     if kind == "device_status":
-        return _rows(
-            {
-                "device_code": b["device_id"].tolist(),
-                "device_type": _map(b["device_type"], s["device_type"]),
-                "key_point_code": b["key_point_id"].tolist(),
-                "hour_start": epoch_ms(b["hour_start"]),
-                "online": b["online"].tolist(),
-            }
-        )
+        return {
+            "device_code": b["device_id"].tolist(),
+            "device_type": _map(b["device_type"], s["device_type"]),
+            "key_point_code": b["key_point_id"].tolist(),
+            "hour_start": epoch_ms(b["hour_start"]),
+            "online": b["online"].tolist(),
+        }
     if kind == "register":
-        return _rows(
-            {
-                "resident_id": b["person_id"].tolist(),
-                "snapshot_date": dates(b["snapshot_date"]),
-                "id_number": b["id_card"].tolist(),
-                "name": b["name"].tolist(),
-                "phone": b["phone"].tolist(),
-                "household_id": b["household_id"].tolist(),
-                "building": b["building"].tolist(),
-                "unit": b["unit"].tolist(),
-                "room": b["room"].tolist(),
-                "birth_date": dates(b["birth_date"]),
-                "lives_alone": b["lives_alone"].tolist(),
-                "last_verified_date": dates(b["last_verified_date"]),
-            }
-        )
+        return {
+            "resident_id": b["person_id"].tolist(),
+            "snapshot_date": dates(b["snapshot_date"]),
+            "id_number": b["id_card"].tolist(),
+            "name": b["name"].tolist(),
+            "phone": b["phone"].tolist(),
+            "household_id": b["household_id"].tolist(),
+            "building": b["building"].tolist(),
+            "unit": b["unit"].tolist(),
+            "room": b["room"].tolist(),
+            "birth_date": dates(b["birth_date"]),
+            "lives_alone": b["lives_alone"].tolist(),
+            "last_verified_date": dates(b["last_verified_date"]),
+        }
     if kind == "activities":
-        return _rows(
-            {
-                "id": b["activity_id"].tolist(),
-                "start_at": epoch_ms(b["start_time"]),
-                "title": b["title"].tolist(),
-                "category": b["category"].tolist(),
-                "participants": b["participants"].tolist(),
-            }
-        )
+        return {
+            "id": b["activity_id"].tolist(),
+            "start_at": epoch_ms(b["start_time"]),
+            "title": b["title"].tolist(),
+            "category": b["category"].tolist(),
+            "participants": b["participants"].tolist(),
+        }
     if kind == "disclosures":
-        return _rows(
-            {
-                "id": b["disclosure_id"].tolist(),
-                "category": _map(b["category"], s["disclosure_category"]),
-                "due_date": dates(b["due_date"]),
-                "published_date": dates(b["published_date"]),
-            }
-        )
+        return {
+            "id": b["disclosure_id"].tolist(),
+            "category": _map(b["category"], s["disclosure_category"]),
+            "due_date": dates(b["due_date"]),
+            "published_date": dates(b["published_date"]),
+        }
     if kind == "surveys":
-        return _rows(
-            {
-                "response_id": b["response_id"].tolist(),
-                "question_id": b["question_id"].tolist(),
-                "answered_date": dates(b["answered_date"]),
-                "score": b["score"].tolist(),
-                "respondent_phone": b["respondent_phone"].tolist(),
-            }
-        )
+        return {
+            "response_id": b["response_id"].tolist(),
+            "question_id": b["question_id"].tolist(),
+            "answered_date": dates(b["answered_date"]),
+            "score": b["score"].tolist(),
+            "respondent_phone": b["respondent_phone"].tolist(),
+        }
     raise KeyError(f"token_rest cannot deliver {kind}")
 
 
@@ -323,7 +295,7 @@ REST_FIELDS = {
 
 
 # ---- alarm JSON lines -----------------------------------------------------------------------
-def jsonl_rows(kind: str, b: Batch) -> list[dict[str, Any]]:
+def jsonl_fields(kind: str, b: Batch) -> Fields:
     vocab = spec()["alarm_jsonl"]["alarm_type"][kind]
     if kind == "alerts":
         ids, types, device, false = b["alert_id"], b["alert_type"], b["device_id"], None
@@ -341,7 +313,7 @@ def jsonl_rows(kind: str, b: Batch) -> list[dict[str, Any]]:
     }
     if false is not None:
         fields["falseAlarm"] = false
-    return _rows(fields)
+    return fields
 
 
 JSONL_FIELDS = {"time": "alarmTime", "ack": "confirmTime", "closed": "recoverTime"}
@@ -361,72 +333,94 @@ def _shift(value: Any, seconds: int, fmt: str) -> Any:
     return (datetime.fromisoformat(value) + timedelta(seconds=seconds)).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def corrupt(rows: list[dict[str, Any]], malformed: np.ndarray, fields: dict[str, Any], fmt: str) -> None:
+def corrupt(fields: Fields, malformed: np.ndarray, names: dict[str, Any], fmt: str) -> None:
     """Break the rows flagged malformed, in place, as the vendor would send them."""
     bad_time = {"iso": BAD_ISO, "ms": BAD_LOCAL, "local": BAD_LOCAL}[fmt]
     for i in np.flatnonzero(malformed != None).tolist():  # noqa: E711 - numpy elementwise
-        reason, row = malformed[i], rows[i]
+        reason = malformed[i]
         if reason == "bad_timestamp":
-            key = fields["time"]
-            row[key] = BAD_DATE if key.endswith("date") else bad_time
+            key = names["time"]
+            fields[key][i] = BAD_DATE if key.endswith("date") else bad_time
         elif reason == "missing_gate":
-            for key in fields["gate"]:
-                row[key] = ""
+            for key in names["gate"]:
+                fields[key][i] = ""
         elif reason == "zero_temperature":
-            row[fields["temp"]] = 0.0
+            fields[names["temp"]][i] = 0.0
         elif reason == "negative_duration":
-            raised = row[fields["time"]]
-            row[fields["ack"]] = _shift(raised, -300, fmt)
-            if row.get(fields["closed"]) is not None:
-                row[fields["closed"]] = _shift(raised, -120, fmt)
+            raised = fields[names["time"]][i]
+            fields[names["ack"]][i] = _shift(raised, -300, fmt)
+            if fields[names["closed"]][i] is not None:
+                fields[names["closed"]][i] = _shift(raised, -120, fmt)
         elif reason == "invalid_id_checksum":
-            key = fields.get("id_card", "id_card")
-            row[key] = broken_id_card(row[key])
+            key = names.get("id_card", "id_card")
+            fields[key][i] = broken_id_card(fields[key][i])
 
 
-def drift(rows: list[dict[str, Any]], shape: str, kind: str, variant: str | None) -> None:
-    """Apply the schema_drift fault in place."""
-    if not variant or not rows:
-        return
+def drift(fields: Fields, shape: str, kind: str, variant: str | None) -> Fields:
+    """The schema_drift fault applied to the columns (a new dict when a field is renamed)."""
+    if not variant or not fields:
+        return fields
     s = spec()
+    n = len(next(iter(fields.values())))
     if variant == "new_field":
-        key = "ext_flag" if shape == "token_rest" else "extFlag"
-        for row in rows:
-            row[key] = 1
+        fields["ext_flag" if shape == "token_rest" else "extFlag"] = [1] * n
     elif variant == "renamed_field":
         pair = s["alarm_jsonl"]["renamed_field"] if shape == "alarm_jsonl" else s[shape]["renamed_field"].get(kind)
         if pair:
             old, new = pair
-            for i, row in enumerate(rows):
-                rows[i] = {(new if k == old else k): v for k, v in row.items()}
+            fields = {(new if k == old else k): v for k, v in fields.items()}
     elif variant == "number_as_string":
         if shape == "isc_openapi":
             keys = s["isc_openapi"]["number_fields"].get(kind, [])
         elif shape == "token_rest":
-            keys = [k for k in rows[0] if k.endswith("_at") or k == "hour_start"]
+            keys = [k for k in fields if k.endswith("_at") or k == "hour_start"]
         else:
             keys = []
-        for row in rows:
-            for key in keys:
-                if row.get(key) is not None:
-                    row[key] = str(row[key])
+        for key in keys:
+            fields[key] = [None if v is None else str(v) for v in fields[key]]
+    return fields
+
+
+def encode_fields(
+    shape: str, kind: str, b: Batch, names: dict[str, dict[str, str]], variant: str | None = None
+) -> Fields:
+    """Columns of a batch in a vendor shape, malformed rows broken, schema drift applied."""
+    if not batch_len(b):
+        return {}
+    if shape == "isc_openapi":
+        fields, spots, fmt = isc_fields(kind, b, names), ISC_FIELDS[kind], "iso"
+    elif shape == "token_rest":
+        fields, spots, fmt = rest_fields(kind, b), REST_FIELDS[kind], "ms"
+    elif shape == "alarm_jsonl":
+        fields, spots, fmt = jsonl_fields(kind, b), JSONL_FIELDS, "local"
+    else:
+        raise KeyError(f"no row encoder for shape {shape}")
+    if "_malformed" in b:
+        corrupt(fields, b["_malformed"], spots, fmt)
+    return drift(fields, shape, kind, variant)
 
 
 def encode(
     shape: str, kind: str, b: Batch, names: dict[str, dict[str, str]], variant: str | None = None
 ) -> list[dict[str, Any]]:
-    """Rows of a batch in a vendor shape, malformed rows broken, schema drift applied."""
-    if not batch_len(b):
+    """Rows of a batch in a vendor shape as dicts (see encode_fields)."""
+    return _rows(encode_fields(shape, kind, b, names, variant))
+
+
+def _fragments(column: list[Any]) -> list[bytes]:
+    """Each value as JSON: one orjson call for the column, split at the commas between
+    values (a value holding a comma is detected by the count and falls back)."""
+    parts = orjson.dumps(column)[1:-1].split(b",") if column else []
+    if len(parts) == len(column):
+        return parts
+    return [orjson.dumps(v) for v in column]
+
+
+def json_rows(fields: Fields) -> list[bytes]:
+    """One JSON object per row, byte-identical to orjson.dumps of the row dict, without
+    building the dicts (about twice as fast)."""
+    if not fields:
         return []
-    if shape == "isc_openapi":
-        rows, fields, fmt = isc_rows(kind, b, names), ISC_FIELDS[kind], "iso"
-    elif shape == "token_rest":
-        rows, fields, fmt = rest_rows(kind, b), REST_FIELDS[kind], "ms"
-    elif shape == "alarm_jsonl":
-        rows, fields, fmt = jsonl_rows(kind, b), JSONL_FIELDS, "local"
-    else:
-        raise KeyError(f"no row encoder for shape {shape}")
-    if "_malformed" in b:
-        corrupt(rows, b["_malformed"], fields, fmt)
-    drift(rows, shape, kind, variant)
-    return rows
+    template = b"{" + b",".join(orjson.dumps(k) + b":%b" for k in fields) + b"}"
+    columns = [_fragments(c) for c in fields.values()]
+    return [template % values for values in zip(*columns)]  # noqa: B905 - equal lengths by construction

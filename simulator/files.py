@@ -19,7 +19,7 @@ import orjson
 import xlsxwriter
 
 from ingestion.registry import PROJECT_ROOT
-from simulator.encode import BAD_DATE, BAD_LOCAL, JSONL_FIELDS, broken_id_card, corrupt, drift, jsonl_rows, local, spec
+from simulator.encode import BAD_DATE, BAD_LOCAL, broken_id_card, encode, local, spec
 from simulator.world import DAY_COLUMN, LATE_KINDS, Batch, World, batch_len, day_range, stable_hash
 
 FIXED_TIME = datetime(2026, 1, 1)
@@ -45,7 +45,7 @@ def file_batch(world: World, site_id: str, kind: str, day: date) -> tuple[Batch,
         keep = ~current["_late"]
         sub = {c: v[keep] for c, v in current.items()}
         parts.append((sub, sub[col].astype("datetime64[s]").astype("int64")))
-    if kind in LATE_KINDS:
+    if kind in LATE_KINDS and world.faults.data_rate("late_events", site_id, kind, day - timedelta(days=1)) > 0:
         previous = world.with_faults(site_id, kind, day - timedelta(days=1))
         if batch_len(previous) and previous["_late"].any():
             sub = {c: v[previous["_late"]] for c, v in previous.items()}
@@ -322,10 +322,7 @@ def write_manual(
 # ---- hourly alarm JSON lines ---------------------------------------------------------------
 def write_alarm_hours(world: World, site_id: str, kind: str, day: date, drop_dir: Path | str | None) -> list[Path]:
     b, listed = file_batch(world, site_id, kind, day)
-    rows = jsonl_rows(kind, b) if batch_len(b) else []
-    if rows:
-        corrupt(rows, b["_malformed"], JSONL_FIELDS, "local")
-        drift(rows, "alarm_jsonl", kind, world.faults.schema_drift(site_id, kind))
+    rows = encode("alarm_jsonl", kind, b, {}, world.faults.schema_drift(site_id, kind)) if batch_len(b) else []
     hours = ((listed - (listed // 86400) * 86400) // 3600).tolist() if len(listed) else []
     folder = resolve_drop_dir(world, site_id, kind, drop_dir)
     written: list[Path] = []

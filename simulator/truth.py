@@ -239,7 +239,9 @@ def truth(world: World, site_id: str, kind: str, start: date, end: date) -> dict
     malformed: list[dict[str, Any]] = []
     late: list[dict[str, Any]] = []
     served = 0
-    previous = world.with_faults(site_id, kind, start - timedelta(days=1)) if kind in LATE_KINDS else None
+    before = start - timedelta(days=1)
+    late_before = kind in LATE_KINDS and world.faults.data_rate("late_events", site_id, kind, before) > 0
+    previous = world.with_faults(site_id, kind, before) if late_before else None
     for day in day_range(start, end):
         b = world.with_faults(site_id, kind, day)
         n = batch_len(b)
