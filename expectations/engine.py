@@ -9,7 +9,10 @@ importing GX costs seconds; a partition costs tens of milliseconds).
 
 from __future__ import annotations
 
+import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -56,13 +59,31 @@ class GxEngine:
     def __init__(self, root: Path | str | None = None) -> None:
         self.root = Path(root) if root else default_gx_root()
         self.root.mkdir(parents=True, exist_ok=True)
-        self.context = gx.get_context(mode="file", project_root_dir=str(self.root))
-        self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
-        self.datasource = self.context.data_sources.add_or_update_pandas(DATASOURCE)
+        with self._store_lock():
+            self.context = gx.get_context(mode="file", project_root_dir=str(self.root))
+            self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
+            self.datasource = self.context.data_sources.add_or_update_pandas(DATASOURCE)
         self._definitions: dict[str, Any] = {}
+
+    @contextmanager
+    def _store_lock(self) -> Iterator[None]:
+        """Serialize writes of the context's config, suites and definitions across processes.
+
+        Parallel Airflow tasks share one GX project; its JSON stores are not written atomically.
+        """
+        with open(self.root / ".gx-store.lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def register(self, suite: gx.ExpectationSuite) -> None:
         """Store the suite (from code) and its validation definition, replacing older versions."""
+        with self._store_lock():
+            self._register(suite)
+
+    def _register(self, suite: gx.ExpectationSuite) -> None:
         name = suite.name
         try:
             asset = self.datasource.get_asset(name)

@@ -32,7 +32,7 @@ MART_CHECKS: dict[str, tuple[str, list[dict[str, Any]]]] = {
         # bound does not apply to minutes, working days or rates per 10,000 passages.
         """select v.site_id, v.month, v.indicator_id, v.value, v.assessable,
                   case when c.unit = 'ratio' then v.value end as ratio_value
-           from indicator_values v left join indicator_catalog c using (indicator_id)
+           from {indicator_values} v left join {indicator_catalog} c using (indicator_id)
            where v.month = ?""",
         [
             {
@@ -60,7 +60,7 @@ MART_CHECKS: dict[str, tuple[str, list[dict[str, Any]]]] = {
         ],
     ),
     "indicator_scores": (
-        "select * from indicator_scores where month = ?",
+        "select * from {indicator_scores} where month = ?",
         [
             {"type": "between", "rule": "score_in_range", "column": "score", "min": 0, "max": 100},
             {"type": "between", "rule": "stars_in_range", "column": "indicator_stars", "min": 0, "max": 5},
@@ -68,11 +68,11 @@ MART_CHECKS: dict[str, tuple[str, list[dict[str, Any]]]] = {
         ],
     ),
     "dimension_scores": (
-        "select * from dimension_scores where month = ?",
+        "select * from {dimension_scores} where month = ?",
         [{"type": "between", "rule": "score_in_range", "column": "score", "min": 0, "max": 100}],
     ),
     "star_ratings": (
-        "select * from star_ratings where month = ?",
+        "select * from {star_ratings} where month = ?",
         [
             {"type": "not_null", "rule": "stars_in_range", "column": "stars"},
             {
@@ -129,16 +129,26 @@ class MartValidator:
         except duckdb.Error as exc:
             raise DataQualityPipelineError(f"cannot open the marts database {db_path}: {exc}") from exc
         try:
-            tables = {r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()}
-            missing = sorted(set(MART_CHECKS) - tables)
+            # dbt puts marts and seeds in schemas of its own (e.g. main, main_config): find them.
+            found: dict[str, str] = {}
+            for schema, table in con.execute(
+                "select table_schema, table_name from information_schema.tables order by table_schema = 'main' desc"
+            ).fetchall():
+                found.setdefault(table, f'"{schema}"."{table}"')
+            missing = sorted((set(MART_CHECKS) | {"indicator_catalog"}) - set(found))
             if missing:
                 raise DataQualityPipelineError(f"{db_path}: marts not built: {', '.join(missing)}")
             if month is not None:
                 months = [month]
             else:
-                months = [r[0] for r in con.execute("select distinct month from star_ratings order by 1").fetchall()]
+                months = [
+                    r[0]
+                    for r in con.execute(f"select distinct month from {found['star_ratings']} order by 1").fetchall()
+                ]
             frames = {
-                (mart, m): con.execute(sql, [m]).df() for m in months for mart, (sql, _checks) in MART_CHECKS.items()
+                (mart, m): con.execute(sql.format(**found), [m]).df()
+                for m in months
+                for mart, (sql, _checks) in MART_CHECKS.items()
             }
         finally:
             con.close()
