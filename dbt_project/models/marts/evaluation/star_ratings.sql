@@ -136,7 +136,7 @@ final as (
         gate_stars,
         gate_enabled and gate_stars < band_stars as gate_capped,
         case
-            when not gate_enabled or gate_stars >= band_stars then cast(null as varchar)
+            when not gate_enabled or gate_stars >= band_stars then cast(null as {{ dbt.type_string() }})
             {%- for star in [2, 3, 4, 5] %}
             when gate_stars = {{ star - 1 }} then
                 case
