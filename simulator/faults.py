@@ -31,7 +31,7 @@ REQUEST_FAULTS = frozenset(
 # Faults that only mean something from the second page on (they never fire on page 1).
 PAGE_FAULTS = frozenset({"duplicate_rows", "total_drift"})
 DATA_FAULTS = frozenset({"late_events", "malformed_rows", "invalid_id_checksum"})
-FILE_FAULTS = frozenset({"truncated_file", "wrong_encoding", "duplicate_file"})
+FILE_FAULTS = frozenset({"truncated_file", "wrong_encoding", "duplicate_file", "missing_file"})
 SHAPE_FAULTS = frozenset({"schema_drift"})
 ALL_FAULTS = REQUEST_FAULTS | DATA_FAULTS | FILE_FAULTS | SHAPE_FAULTS
 RULE_KEYS = frozenset({"fault", "site", "kind", "count", "every", "rate", "after_page", "params", "days"})

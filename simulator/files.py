@@ -62,6 +62,8 @@ def file_batch(world: World, site_id: str, kind: str, day: date) -> tuple[Batch,
 def _write(path: Path, data: bytes, world: World, site_id: str, kind: str, day: date) -> list[Path]:
     """Write atomically, then apply the file faults (truncated_file, duplicate_file)."""
     faults = world.faults
+    if faults.take_file_fault("missing_file", site_id, kind, day):
+        return []  # never delivered (data timeliness)
     if faults.take_file_fault("truncated_file", site_id, kind, day):
         data = data[: max(1, len(data) // 2)]
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -143,3 +143,12 @@ def test_same_seed_same_files(tmp_path):
         drop_files(World(seed=9), DAY, DAY, site="baishawan", kind="service_cases", drop_dir=tmp_path / run)
     name = f"baishawan/service_cases/gov_cases_{DAY:%Y%m%d}.xlsx"
     assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_missing_file_is_not_dropped(tmp_path):
+    world = World(
+        seed=5, faults=[{"fault": "missing_file", "site": "lt_jiayuan", "kind": "service_cases", "days": [str(DAY)]}]
+    )
+    drop_files(world, DAY, DAY + timedelta(days=1), site="lt_jiayuan", kind="service_cases", drop_dir=tmp_path)
+    names = sorted(p.name for p in (tmp_path / "lt_jiayuan" / "service_cases").iterdir())
+    assert names == [f"gov_cases_{DAY + timedelta(days=1):%Y%m%d}.csv"]
