@@ -14,14 +14,24 @@ from simulator.world import World
 DAY = date(2026, 3, 1)  # a register snapshot day and a disclosure-free day
 CASES = [
     ("isc_openapi", "lt_harbour", ["passages", "visitors", "vehicles", "alerts", "device_status"]),
-    ("token_rest", "xihoulou", ["passages", "visitors", "vehicles", "alerts", "device_status", "register", "activities"]),
+    (
+        "token_rest",
+        "xihoulou",
+        ["passages", "visitors", "vehicles", "alerts", "device_status", "register", "activities"],
+    ),
     ("alarm_jsonl", "lt_xincun", ["alerts", "fire_alarms"]),
 ]
 
 
 @pytest.mark.parametrize("variant", [None, "new_field", "renamed_field", "number_as_string"])
 def test_json_rows_equal_orjson_of_the_row_dicts(variant):
-    world = World(seed=13, faults=[{"fault": "malformed_rows", "params": {"rate": 0.05}}, {"fault": "invalid_id_checksum", "params": {"rate": 0.01}}])
+    world = World(
+        seed=13,
+        faults=[
+            {"fault": "malformed_rows", "params": {"rate": 0.05}},
+            {"fault": "invalid_id_checksum", "params": {"rate": 0.01}},
+        ],
+    )
     lister = Lister(world)
     checked = 0
     for shape, site, kinds in CASES:
