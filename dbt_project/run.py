@@ -123,16 +123,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Run dbt on the warehouse. Example: python -m dbt_project.run build --data-dir data --days 2026-03-05"
     )
-    parser.add_argument("command", help="dbt command: build, run, test, docs, ...")
+    parser.add_argument("command", help="dbt command: build, run, test, docs, ...; further arguments go to dbt")
     parser.add_argument("--data-dir", default=None, help="data directory (default $SMARTCOMM_DATA_DIR or <repo>/data)")
     parser.add_argument("--days", default=None, help="build only: comma-separated local days for the incremental facts")
-    parser.add_argument("extra", nargs=argparse.REMAINDER, help="further dbt arguments")
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
     try:
-        if args.command == "build" and not args.extra:
+        if args.command == "build" and not extra:
             build(args.data_dir, args.days.split(",") if args.days else None)
         else:
-            run_dbt([args.command, *args.extra], args.data_dir)
+            run_dbt([args.command, *extra], args.data_dir)
     except DbtRunError as exc:
         print(exc)
         return 1

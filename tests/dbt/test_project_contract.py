@@ -71,3 +71,23 @@ def test_reference_export_writes_the_registry_site_facts(tmp_path) -> None:
     assert len(sources) == sum(len(s.sources) for s in registry.sites)
     assert {"site_id": "xihoulou", "kind": "fire_alarms", "source_shape": "alarm_jsonl"} in sources
     assert not list(written["sites"].parent.glob("*.tmp")), "no temporary file is left behind"
+
+
+def test_reference_cli_writes_into_the_data_dir(tmp_path, capsys) -> None:
+    from ingestion.reference import main
+
+    assert main(["--data-dir", str(tmp_path)]) == 0
+    assert "wrote sites" in capsys.readouterr().out
+    assert (tmp_path / "landing" / "_reference" / "streets.parquet").exists()
+
+
+def test_clis_show_an_example_in_their_help(capsys) -> None:
+    import pytest
+
+    from dbt_project.run import main as dbt_main
+    from ingestion.reference import main as reference_main
+
+    for main in (dbt_main, reference_main):
+        with pytest.raises(SystemExit):
+            main(["--help"])
+        assert "Example: python -m" in capsys.readouterr().out
