@@ -75,74 +75,98 @@ def _first_present(columns: list[str], candidates: list[str]) -> str | None:
     return next((c for c in candidates if c in columns), None)
 
 
-def _add_site_labels(con: duckdb.DuckDBPyConnection, tables: list[str], labels: dict[str, Any]) -> None:
-    """Give every site-level table street_id and Chinese site/street names for dashboards and RLS."""
+def _site_labels(con: duckdb.DuckDBPyConnection, labels: dict[str, Any]) -> None:
+    """_site_labels(site_id, street_id, site_name_zh, street_name_zh) from the copied dim_site."""
     dimension = labels["dimension"]
-    if dimension not in tables:
-        return
     dim_columns = _columns(con, dimension)
     site_name = _first_present(dim_columns, ["site_name_zh", "name_zh"])
     if "street_id" not in dim_columns or site_name is None:
         raise PublishError(f"{dimension} needs site_id, street_id and a Chinese name column; has {dim_columns}")
     street_name_sql = "null"
-    if "dim_street" in tables:
-        street_columns = _columns(con, "dim_street")
-        street_name = _first_present(street_columns, ["street_name_zh", "name_zh"])
+    if "street_name_zh" in dim_columns:
+        street_name_sql = "d.street_name_zh"
+    elif "dim_street" in _tables(con):
+        street_name = _first_present(_columns(con, "dim_street"), ["street_name_zh", "name_zh"])
         if street_name:
             street_name_sql = f"(select {_quote(street_name)} from dim_street st where st.street_id = d.street_id)"
     con.execute(
         f"""create temp table _site_labels as
             select site_id, street_id, {_quote(site_name)} as site_name_zh, {street_name_sql} as street_name_zh
             from {_quote(dimension)} d
+            where site_id <> $1
             union all
-            select ?, null, ?, ?""",
+            select $1, null, $2, $3""",
         [labels["district_site_id"], labels["district_label_zh"], labels["district_label_zh"]],
     )
-    for table in tables:
-        if table in (dimension, "dim_street"):
-            continue
-        columns = _columns(con, table)
-        if "site_id" not in columns or "street_id" in columns:
-            continue
-        extra = [c for c in ("street_id", "site_name_zh", "street_name_zh") if c not in columns]
-        select_extra = ", ".join(f"l.{c}" for c in extra)
-        con.execute(
-            f"""create table {_quote(table + "__labelled")} as
-                select t.*, {select_extra} from {_quote(table)} t left join _site_labels l using (site_id)"""
-        )
-        con.execute(f"drop table {_quote(table)}")
-        con.execute(f"alter table {_quote(table + '__labelled')} rename to {_quote(table)}")
 
 
-def _add_indicator_labels(con: duckdb.DuckDBPyConnection, tables: list[str]) -> None:
-    """Give every table with an indicator_id the indicator's Chinese name and dimension."""
-    if "dim_indicator" not in tables:
-        return
-    dim_columns = _columns(con, "dim_indicator")
-    name = _first_present(dim_columns, ["indicator_name_zh", "name_zh"])
-    if name is None:
-        return
-    for table in tables:
-        columns = _columns(con, table)
-        if table == "dim_indicator" or "indicator_id" not in columns or "indicator_name_zh" in columns:
-            continue
-        con.execute(
-            f"""create table {_quote(table + "__labelled")} as
-                select t.*, i.{_quote(name)} as indicator_name_zh
-                from {_quote(table)} t left join dim_indicator i using (indicator_id)"""
-        )
-        con.execute(f"drop table {_quote(table)}")
-        con.execute(f"alter table {_quote(table + '__labelled')} rename to {_quote(table)}")
+def _label_tables(con: duckdb.DuckDBPyConnection, labels: dict[str, Any]) -> dict[str, str]:
+    """Temp tables of Chinese labels, keyed by the column they join on."""
+    present = _tables(con)
+    joins: dict[str, str] = {}
+    if labels["dimension"] in present:
+        _site_labels(con, labels)
+        joins["site_id"] = "_site_labels"
+    if "dim_indicator" in present:
+        columns = _columns(con, "dim_indicator")
+        name = _first_present(columns, ["indicator_name_zh", "name_zh"])
+        if name:
+            con.execute(
+                f"create temp table _indicator_labels as select indicator_id, {_quote(name)} as indicator_name_zh"
+                " from dim_indicator"
+            )
+            joins["indicator_id"] = "_indicator_labels"
+        if "dimension_name_zh" in columns:
+            con.execute(
+                "create temp table _dimension_labels as"
+                " select dimension_id, any_value(dimension_name_zh) as dimension_name_zh from dim_indicator group by 1"
+            )
+            joins["dimension_id"] = "_dimension_labels"
+    if "dim_framework" in present:
+        name = _first_present(_columns(con, "dim_framework"), ["framework_name_zh", "name_zh"])
+        if name:
+            con.execute(
+                f"create temp table _framework_labels as"
+                f" select framework_id, any_value({_quote(name)}) as framework_name_zh from dim_framework group by 1"
+            )
+            joins["framework_id"] = "_framework_labels"
+    return joins
 
 
-def _add_latest_month_flag(con: duckdb.DuckDBPyConnection, tables: list[str]) -> None:
-    """Mark each monthly table's latest month, so "this month" charts need no sub-query."""
-    for table in tables:
-        columns = _columns(con, table)
-        if "month" not in columns or "is_latest_month" in columns:
+def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {
+        row[0]
+        for row in con.execute(
+            "select table_name from duckdb_tables() where database_name = current_database()"
+        ).fetchall()
+    }
+
+
+def _copy_labelled(con: duckdb.DuckDBPyConnection, table: str, source: str, joins: dict[str, str]) -> None:
+    """Copy one table in one pass, adding the Chinese labels of its keys and is_latest_month.
+
+    Labels make the dashboards read in Chinese with no joins in Superset, and street_id on
+    every site-level table is what row-level security filters on. District rows keep
+    street_id NULL. Tables with a `month` get is_latest_month, so "this month" charts need
+    no sub-query (Superset forbids sub-queries in ad-hoc filters).
+    """
+    columns = [row[0] for row in con.execute(f"describe select * from {source}").fetchall()]
+    extra, clauses = [], []
+    for i, (key, label_table) in enumerate(joins.items()):
+        if key not in columns:
             continue
-        con.execute(f"alter table {_quote(table)} add column is_latest_month boolean")
-        con.execute(f"update {_quote(table)} set is_latest_month = (month = (select max(month) from {_quote(table)}))")
+        label_columns = [c for c in _columns(con, label_table) if c != key and c not in columns]
+        if key == "site_id" and "street_id" in columns:
+            label_columns = [c for c in label_columns if c != "street_id"]
+        if not label_columns:
+            continue
+        extra += [f"l{i}.{_quote(c)}" for c in label_columns]
+        clauses.append(f"left join {label_table} l{i} on l{i}.{_quote(key)} = s.{_quote(key)}")
+        columns += label_columns
+    if "month" in columns and "is_latest_month" not in columns:
+        extra.append("s.month = max(s.month) over () as is_latest_month")
+    select_extra = "".join(f", {e}" for e in extra)
+    con.execute(f"create table {_quote(table)} as select s.*{select_extra} from {source} s {' '.join(clauses)}")
 
 
 def _quarantine_summary(con: duckdb.DuckDBPyConnection, quarantine_dir: Path) -> bool:
@@ -198,25 +222,35 @@ def publish(
                 con.execute(f"attach {_sql_string(state_db)} as st (read_only)")
                 sources.append(("st", config["state"]))
             copied: list[str] = []
+            plan: list[tuple[str, str]] = []  # (table, qualified source), dimensions first
             for alias, source in sources:
                 found = _find_tables(con, alias, source.get("search_schemas", ["main"]))
                 missing = [t for t in source.get("required", []) if t not in found]
                 if missing:
                     raise PublishError(f"{alias}: required tables missing from {warehouse_db}: {', '.join(missing)}")
                 for table in [*source.get("required", []), *source.get("optional", [])]:
-                    if table in copied:
+                    if table in copied or table in (t for t, _ in plan):
                         continue
                     if table not in found:
                         result.skipped.append(table)
                         continue
-                    con.execute(f"create table {_quote(table)} as select * from {found[table]}")
-                    copied.append(table)
+                    plan.append((table, found[table]))
+            plan.sort(key=lambda item: not item[0].startswith("dim_"))
+            joins: dict[str, str] = {}
+            for table, source in plan:
+                if table.startswith("dim_"):
+                    con.execute(f"create table {_quote(table)} as select * from {source}")
+                else:
+                    joins = joins or _label_tables(con, config["site_labels"])
+                    _copy_labelled(con, table, source, joins)
+                copied.append(table)
             result.skipped = [t for t in result.skipped if t not in copied]
             if _quarantine_summary(con, quarantine_dir):
+                joins = joins or _label_tables(con, config["site_labels"])
+                con.execute("alter table quarantine_summary rename to _quarantine_raw")
+                _copy_labelled(con, "quarantine_summary", "_quarantine_raw", joins)
+                con.execute("drop table _quarantine_raw")
                 copied.append("quarantine_summary")
-            _add_site_labels(con, copied, config["site_labels"])
-            _add_indicator_labels(con, copied)
-            _add_latest_month_flag(con, copied)
             for table in copied:
                 result.tables[table] = con.execute(f"select count(*) from {_quote(table)}").fetchone()[0]
             con.execute(

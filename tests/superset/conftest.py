@@ -1,11 +1,12 @@
 """One real Superset per test session: SQLite metadata in a temp dir, gunicorn on a free port.
 
-The serving database is built the way the pipeline builds it (publish step) from a
-warehouse with the marts' shapes (tests/superset/demo_warehouse.py), 10 sites x 12 months.
+The serving database is built the way the pipeline builds it, from simulator data through
+ingestion, dbt, Great Expectations and the publish step (bench/dashboards_data.py).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import socket
 from collections.abc import Iterator
@@ -16,9 +17,8 @@ import duckdb
 import httpx
 import pytest
 
+from bench.dashboards_data import PipelineData, build_serving, month_range
 from superset_assets import server
-from superset_assets.publish import publish
-from tests.superset.demo_warehouse import add_quality_tables, add_quarantine, build_demo_warehouse
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "superset"
@@ -30,13 +30,27 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# Two local months of all ten sites (registry scaled x0.1, as the dbt tests do): enough
+# for a trend and a "latest month", quick enough for `make test`.
+FIRST_MONTH = dt.date(2026, 1, 1)
+MONTHS = 2
+
+
 @dataclass
 class ServingData:
-    data_dir: Path
-    warehouse: Path
-    state: Path
-    quarantine: Path
-    serving: Path
+    pipeline: PipelineData
+
+    @property
+    def data_dir(self) -> Path:
+        return self.pipeline.paths.root
+
+    @property
+    def warehouse(self) -> Path:
+        return self.pipeline.paths.warehouse_db
+
+    @property
+    def serving(self) -> Path:
+        return self.pipeline.serving
 
     def query(self, sql: str, params: list | None = None) -> list[tuple]:
         con = duckdb.connect(str(self.serving), read_only=True)
@@ -46,20 +60,14 @@ class ServingData:
             con.close()
 
     def republish(self) -> None:
-        publish(self.warehouse, self.serving, state_db=self.state, quarantine_dir=self.quarantine)
+        self.pipeline.republish()
 
 
 @pytest.fixture(scope="session")
 def serving_data(tmp_path_factory: pytest.TempPathFactory) -> ServingData:
-    data_dir = tmp_path_factory.mktemp("superset_data")
-    warehouse = build_demo_warehouse(data_dir / "warehouse" / "warehouse.duckdb")
-    state = data_dir / "state" / "state.duckdb"
-    add_quality_tables(warehouse, state)
-    quarantine = data_dir / "landing" / "_quarantine"
-    add_quarantine(quarantine)
-    data = ServingData(data_dir, warehouse, state, quarantine, data_dir / "warehouse" / "serving.duckdb")
-    data.republish()
-    return data
+    """Simulator -> landing (+ a real HTTP pull for the audit) -> dbt build -> GX -> publish."""
+    first, last = month_range(FIRST_MONTH, MONTHS)
+    return ServingData(build_serving(tmp_path_factory.mktemp("superset_data"), first, last))
 
 
 class Client:

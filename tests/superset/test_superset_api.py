@@ -76,38 +76,52 @@ def test_overview_numbers_equal_the_marts(admin: Client, superset: RunningSupers
              and month = (select max(month) from star_ratings) group by all order by 3 desc"""
     )
     got = [(r["site_name_zh"], r["street_name_zh"], r["avg_total_score"], r["max_stars"]) for r in ranking]
-    assert [g[:2] for g in got] == [e[:2] for e in expected]
-    for g, e in zip(got, expected, strict=True):
-        assert g[2] == pytest.approx(e[2]) and g[3] == e[3]
-    assert len(got) == 10
+    assert len(got) == len(expected) == 10
+    assert sorted(g[:2] for g in got) == sorted(e[:2] for e in expected)
+    assert [g[2] for g in got] == pytest.approx([e[2] for e in expected])
+    assert {g[0]: g[3] for g in got} == {e[0]: e[3] for e in expected}
 
     stars = _rows(admin, "全区星级（汇聚口径）")[0]["pooled_stars_max"]
-    (district_stars,) = serving.query(
-        "select pooled_stars from district_ratings where framework_id = 'default' order by month desc limit 1"
-    )[0]
-    assert stars == district_stars
+    score = _rows(admin, "全区总分（汇聚口径）")[0]["pooled_score_max"]
+    ((district_stars, district_score),) = serving.query(
+        "select pooled_stars, pooled_total_score from district_ratings where framework_id = 'default'"
+        " order by month desc limit 1"
+    )
+    assert stars == district_stars and score == pytest.approx(district_score)
 
-    per_framework = {r["framework_zh"]: r for r in _rows(admin, "各评价体系全区星级与目标")}
-    assert {r["target_4_stars"] for r in per_framework.values()} == {4}
-    assert {r["ambition_5_stars"] for r in per_framework.values()} == {5}
-    assert per_framework["默认星级模型"]["pooled_stars_max"] == district_stars
+    per_framework = {r["framework_name_zh"]: r for r in _rows(admin, "各评价体系全区星级与目标")}
+    latest = serving.query(
+        """select framework_name_zh, pooled_stars, site_average_stars from district_ratings
+           where month = (select max(month) from district_ratings)"""
+    )
+    assert set(per_framework) == {name for name, _, _ in latest} and len(latest) >= 2
+    for name, pooled, average in latest:
+        assert per_framework[name]["pooled_stars_max"] == pooled
+        assert per_framework[name]["site_average_stars_max"] == pytest.approx(average)
+        assert (per_framework[name]["target_4_stars"], per_framework[name]["ambition_5_stars"]) == (4, 5)
+
+    dimensions = _rows(admin, "各社区五个维度得分")
+    (expected_cells,) = serving.query(
+        """select count(*) from dimension_scores where framework_id = 'default' and site_id <> 'district'
+           and is_latest_month"""
+    )[0]
+    assert len(dimensions) == expected_cells == 50
 
 
 @pytest.mark.parametrize("street_id", ["chengyang", "liuting"])
 def test_street_official_sees_only_their_street(superset: RunningSuperset, street_id: str) -> None:
     client = superset.client(f"street_{street_id}")
-    own = {
-        name for (name,) in superset.serving.query("select site_name_zh from dim_site where street_id = ?", [street_id])
-    }
+    own = {name for (name,) in superset.serving.query("select name_zh from dim_site where street_id = ?", [street_id])}
+    district = superset.serving.query("select distinct site_name_zh from star_ratings where site_id = 'district'")[0][0]
     ranking = {r["site_name_zh"] for r in _rows(client, "社区总分排名")}
     assert ranking == own and 0 < len(own) < 10
-    trend = _rows(client, "月度总分趋势")
-    # The district row stays visible to every street; other streets' sites do not.
-    district_stars = _rows(client, "全区星级（汇聚口径）")
-    assert district_stars and district_stars[0]["pooled_stars_max"] is not None
-    assert trend
+    # The district rows stay visible to every street; other streets' sites do not.
+    assert _rows(client, "全区星级（汇聚口径）")[0]["pooled_stars_max"] is not None
     gaps = {r["site_name_zh"] for r in _rows(client, "升星差距（下一星级所需）")}
-    assert gaps & own and gaps <= own | {"城阳区（全区）"}
+    assert gaps & own and gaps <= own | {district}
+    cases = _rows(client, "办件渠道分布")
+    (own_cases,) = superset.serving.query("select count(*) from fct_service_cases where street_id = ?", [street_id])[0]
+    assert sum(r["case_count"] for r in cases) == own_cases > 0
 
 
 def test_official_gets_403_on_sql_lab_and_analyst_does_not(superset: RunningSuperset) -> None:
