@@ -62,11 +62,12 @@ def land_with_ingestion(
     run_id: str,
     kinds: Iterable[str] | None = None,
     sites: Iterable[str] | None = None,
+    pseudonymizer: Pseudonymizer | None = None,
 ) -> LandedFigures:
     """Land generated records through ingestion.landing.land_records (the connectors' path)."""
     export_reference(paths.root, registry)
     figures = LandedFigures()
-    pseudonymizer = Pseudonymizer()
+    pseudonymizer = pseudonymizer or Pseudonymizer()
     wanted_sites = set(sites) if sites else None
     wanted_kinds = set(kinds) if kinds else None
     for site in registry.sites:
@@ -143,11 +144,12 @@ def land_fast(
     run_id: str,
     kinds: Iterable[str] | None = None,
     sites: Iterable[str] | None = None,
+    pseudonymizer: Pseudonymizer | None = None,
 ) -> LandedFigures:
     """Write the same partitions column-wise (benchmark volumes; fault-free data only)."""
     export_reference(paths.root, registry)
     figures = LandedFigures()
-    pseudonymizer = Pseudonymizer()
+    pseudonymizer = pseudonymizer or Pseudonymizer()
     fetched = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     wanted_sites = set(sites) if sites else None
     wanted_kinds = set(kinds) if kinds else None
@@ -177,15 +179,21 @@ def land_simulated(
     paths: DataPaths,
     run_id: str,
     fast_kinds: Iterable[str] = HIGH_VOLUME_KINDS,
+    pseudonymizer: Pseudonymizer | None = None,
 ) -> LandedFigures:
     """Every configured (site, kind, day): the high-volume kinds column-wise, the rest
     through land_records (where times, codes, nulls and ordering checks matter most)."""
     days = list(days)
     fast_kinds = set(fast_kinds)
     slow_kinds = set(registry_kinds(registry)) - fast_kinds
-    figures = land_fast(world, registry, days, paths, run_id, kinds=fast_kinds) if fast_kinds else LandedFigures()
+    pseudonymizer = pseudonymizer or Pseudonymizer()
+    figures = (
+        land_fast(world, registry, days, paths, run_id, kinds=fast_kinds, pseudonymizer=pseudonymizer)
+        if fast_kinds
+        else LandedFigures()
+    )
     if slow_kinds:
-        slow = land_with_ingestion(world, registry, days, paths, run_id, kinds=slow_kinds)
+        slow = land_with_ingestion(world, registry, days, paths, run_id, kinds=slow_kinds, pseudonymizer=pseudonymizer)
         figures.partitions += slow.partitions
         figures.rows += slow.rows
         figures.quarantined.update(slow.quarantined)

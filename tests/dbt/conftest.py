@@ -10,7 +10,6 @@ its ground truth describes exactly what was landed.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import pytest
 from bench.transform_data import LandedFigures, day_range, land_simulated, scaled_registry
 from dbt_project.run import build
 from ingestion.paths import DataPaths, data_paths
+from ingestion.pii import Pseudonymizer
 from ingestion.registry import PROJECT_ROOT, Registry, load_registry
 
 MONTH_START = dt.date(2026, 3, 1)  # a survey month (surveys run in March, June, ...)
@@ -28,20 +28,12 @@ SCALE = 0.1
 SEED = 7
 
 
-def demo_environment() -> dict[str, str]:
-    """The demo credentials (config/demo.env), for the pseudonym key."""
-    values = {}
+def demo_pseudonymizer() -> Pseudonymizer:
+    """Pseudonyms keyed with the demo key of config/demo.env (never the process environment)."""
     for line in (PROJECT_ROOT / "config" / "demo.env").read_text(encoding="utf-8").splitlines():
-        if line.strip() and not line.startswith("#") and "=" in line:
-            name, value = line.split("=", 1)
-            values[name.strip()] = value.strip()
-    return values
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _pseudonym_key() -> None:
-    for name, value in demo_environment().items():
-        os.environ.setdefault(name, value)
+        if line.startswith("SMARTCOMM_PSEUDONYM_KEY="):
+            return Pseudonymizer(line.split("=", 1)[1].strip())
+    raise AssertionError("config/demo.env has no SMARTCOMM_PSEUDONYM_KEY")
 
 
 @dataclass
@@ -68,6 +60,13 @@ def built_month(tmp_path_factory: pytest.TempPathFactory) -> BuiltMonth:
     registry = scaled_registry(load_registry(), SCALE)
     world = World(seed=SEED, registry=registry)
     paths = data_paths(tmp_path_factory.mktemp("dbt_month"))
-    figures = land_simulated(world, registry, day_range(MONTH_START, MONTH_END), paths, run_id="run-month-1")
+    figures = land_simulated(
+        world,
+        registry,
+        day_range(MONTH_START, MONTH_END),
+        paths,
+        run_id="run-month-1",
+        pseudonymizer=demo_pseudonymizer(),
+    )
     build(paths.root)
     return BuiltMonth(paths, registry, world, figures)

@@ -14,6 +14,7 @@ from ingestion.landing import land_records
 from ingestion.paths import data_paths
 from ingestion.reference import export_reference
 from ingestion.registry import load_registry
+from tests.dbt.conftest import demo_pseudonymizer
 
 SITE = "xihoulou"  # passages arrive in the token_rest shape: epoch milliseconds, UTC
 LAST_SECOND_OF_JANUARY_MS = 1769875199000  # 2026-01-31T15:59:59Z = 2026-01-31 23:59:59+08:00
@@ -34,7 +35,16 @@ def _passage(event_id: str, epoch_ms: int, method: str = "face") -> dict:
 
 
 def _land(paths, day: str, records: list[dict], run_id: str) -> None:
-    result = land_records("passages", SITE, day, records, source_shape="token_rest", run_id=run_id, paths=paths)
+    result = land_records(
+        "passages",
+        SITE,
+        day,
+        records,
+        source_shape="token_rest",
+        run_id=run_id,
+        paths=paths,
+        pseudonymizer=demo_pseudonymizer(),
+    )
     assert result.rows_quarantined == 0, result.quarantine_reasons
 
 
