@@ -1,0 +1,1 @@
+"""Monthly evaluation reports for officials (XLSX workbook and PDF, in Chinese), read from serving.duckdb."""
