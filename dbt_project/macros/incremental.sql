@@ -37,7 +37,7 @@
       loaded as (
           select distinct site_id, landing_date, _run_id from {{ this }}
       )
-      select distinct cast(landed.landing_date as varchar) as day
+      select distinct cast(landed.landing_date as {{ dbt.type_string() }}) as day
       from landed
       left join loaded
         on landed.site_id = loaded.site_id
