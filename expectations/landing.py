@@ -261,7 +261,8 @@ class LandingValidator:
             self.engine.register(build_content_suite(kind))
 
     def validate_partition(self, kind: str, site_id: str, day: dt.date | str, run_id: str) -> ValidationReport:
-        """Validate one partition; a missing partition of a daily kind is validated as empty."""
+        """Validate one partition. A missing one fails `partition_present` and its rows are checked as
+        an empty frame; snapshot kinds are skipped on days that hold no snapshot."""
         day = dt.date.fromisoformat(day) if isinstance(day, str) else day
         site = self.registry.site(site_id)
         rules = kind_rules(kind)
@@ -328,6 +329,7 @@ class LandingValidator:
         report = ValidationReport(run_id)
         sites = list(site_ids) if site_ids is not None else [s.site_id for s in self.registry.sites]
         days = list(days)
+        kinds = list(kinds) if kinds is not None else None
         for site_id in sites:
             site = self.registry.site(site_id)
             wanted = list(kinds) if kinds is not None else list(site.sources)
