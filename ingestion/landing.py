@@ -41,6 +41,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from ingestion.contract import KindContract, RowError, contract
+from ingestion.mapping import PARSE_ERROR, PARSE_RAW, KindMapping
 from ingestion.paths import DataPaths, data_paths
 from ingestion.pii import Pseudonymizer, apply_personal_data_policy, personal_data_policy
 from ingestion.registry import CONFIG_DIR
@@ -150,7 +151,8 @@ class PartitionBuilder:
         # connector reading ahead for late events); it is counted, not quarantined.
         self.outside = outside
         self._committed: set[dt.date] = set()
-        self._rows: dict[dt.date, dict[tuple[Any, ...], dict[str, Any]]] = {d: {} for d in self.days}
+        self._names = self.contract.schema.names
+        self._buffers: dict[dt.date, _DayBuffer] = {d: _DayBuffer(self._names) for d in self.days}
         self._quarantine: dict[dt.date, list[dict[str, Any]]] = {d: [] for d in self.days}
         self.result = LandingResult(kind, site_id, list(self.days))
         self._pseudonym_columns = set(self.contract.pseudonym_columns)
@@ -166,6 +168,11 @@ class PartitionBuilder:
             for c in self.contract.columns
             if c.name in personal
         ]
+        self._specs = {c.name: c for c in self.contract.columns}
+        policy = personal_data_policy()
+        self._pseudonym_rules = policy.pseudonyms.get(kind, ())
+        simple = not self._derived_columns and all(r.validate is None for r in self._pseudonym_rules)
+        self._fast_page = self._columnar_page if simple and not self.known_values else None
 
     # -- adding -----------------------------------------------------------------------------
     def add(
@@ -198,13 +205,94 @@ class PartitionBuilder:
             return False
         if fetched_at_utc is not None:
             row["_fetched_at_utc"] = fetched_at_utc
-        bucket = self._rows[day]
-        key = self.contract.key_of(row)
-        if key in bucket:
+        if self._buffers[day].store(self.contract.key_of(row), row):
             self.result.rows_deduplicated += 1
-            del bucket[key]  # keep the latest version, in arrival order
-        bucket[key] = row
         return True
+
+    def add_raw_page(self, rows: list[Any], mapping: KindMapping, day: dt.date) -> None:
+        """Map and add one page of vendor records listed on `day`.
+
+        Clean pages take a column-at-a-time path; a page with any row that fails (a bad
+        time, an unknown code, a value out of range) is redone row by row, which gives each
+        bad row its own quarantine reason. Both paths land identical rows.
+        """
+        if self._fast_page is not None:
+            try:
+                self._fast_page(rows, mapping, day)
+                return
+            except _SlowPath:
+                pass
+        for raw in rows:
+            self.add_raw(raw, mapping, day)
+
+    def add_raw(self, raw: Any, mapping: KindMapping, day: dt.date) -> None:
+        """Map and add one vendor record (or quarantine it with the reason)."""
+        if isinstance(raw, dict) and PARSE_ERROR in raw:
+            self.reject(raw.get(PARSE_RAW), raw[PARSE_ERROR], day)
+            return
+        try:
+            canonical = mapping.apply(raw)
+        except RowError as exc:
+            self.reject(raw, str(exc), day, mapping.record_id_of(raw))
+            return
+        self.add(canonical, raw=raw, fallback_day=day)
+
+    def _columnar_page(self, rows: list[Any], mapping: KindMapping, listing_day: dt.date) -> None:
+        """The clean-page path: every step a list comprehension over one column."""
+        n = len(rows)
+        if not n:
+            return
+        for raw in rows:
+            if type(raw) is not dict or PARSE_ERROR in raw:
+                raise _SlowPath
+        try:
+            canonical = {rule.target: rule.extract_column(rows) for rule in mapping.rules}
+            out: dict[str, list[Any]] = {}
+            for name, convert, _allowed in self._plain_plan:
+                values = canonical.get(name)
+                out[name] = self._specs[name].convert_many(values) if values is not None else [convert(None)] * n
+            for rule in self._pseudonym_rules:
+                sources = [canonical[s] for s in rule.sources if s in canonical]
+                if not sources:
+                    picked: list[Any] = [None] * n
+                elif len(sources) == 1:
+                    picked = sources[0]
+                else:
+                    picked = [next((v for v in vs if not _blank(v)), None) for vs in zip(*sources, strict=True)]
+                key_for, entity = self.pseudonymizer.key_for, rule.entity
+                convert = self.contract.column(rule.column).converter
+                out[rule.column] = [convert(None if _blank(v) else key_for(entity, v)) for v in picked]
+        except (RowError, ValueError, TypeError):
+            raise _SlowPath from None
+        for first, second in _ordered_times().get(self.kind, ()):
+            if any(a is not None and b is not None and b < a for a, b in zip(out[first], out[second], strict=True)):
+                raise _SlowPath
+        day_values = out[self.contract.day_column]
+        days = [v.date() for v in day_values] if self.contract.day_type == "timestamp" else day_values
+        key_columns = [out[c] for c in self.contract.natural_key]
+        keys = list(zip(*key_columns, strict=True))
+        ids = mapping.record_ids(rows)
+        source_ids = [i if i is not None else "|".join(str(k) for k in key) for i, key in zip(ids, keys, strict=True)]
+        out["site_id"] = [self.site_id] * n
+        out["_run_id"] = [self.run_id] * n
+        out["_source_shape"] = [self.source_shape] * n
+        out["_source_record_id"] = source_ids
+        out["_fetched_at_utc"] = [self.fetched_at_utc] * n
+        outside = [i for i, d in enumerate(days) if d not in self._day_set or d in self._committed]
+        if outside and self.outside != "skip":
+            raise _SlowPath
+        self.result.rows_in += n
+        self.result.rows_outside += len(outside)
+        if not outside and all(d == days[0] for d in days):
+            groups: dict[dt.date, list[int] | None] = {days[0]: None}  # the common case: one day, whole page
+        else:
+            skip = set(outside)
+            groups = {}
+            for i, d in enumerate(days):
+                if i not in skip:
+                    groups.setdefault(d, []).append(i)  # type: ignore[union-attr]
+        for d, take in groups.items():
+            self.result.rows_deduplicated += self._buffers[d].store_many(keys, out, take)
 
     def reject(self, raw: Any, reason: str, day: dt.date | None = None, source_record_id: str | None = None) -> None:
         """Quarantine a record the connector could not even map (unparseable line, bad cell)."""
@@ -261,7 +349,8 @@ class PartitionBuilder:
     # -- writing ----------------------------------------------------------------------------
     def counts(self, day: dt.date) -> tuple[int, int]:
         """(rows kept, rows quarantined) so far for one day."""
-        return len(self._rows.get(day, {})), len(self._quarantine.get(day, []))
+        buffer = self._buffers.get(day)
+        return (len(buffer) if buffer else 0), len(self._quarantine.get(day, []))
 
     def pending_days(self) -> list[dt.date]:
         return [d for d in self.days if d not in self._committed]
@@ -278,14 +367,12 @@ class PartitionBuilder:
             else [d for d in days if d in self._day_set and d not in self._committed]
         )
         for day in todo:
-            rows = list(self._rows[day].values())
-            columns = {name: [r[name] for r in rows] for name in schema.names}
-            table = pa.Table.from_pydict(columns, schema=schema)
+            table = self._buffers[day].table(schema)
             iso = day.isoformat()
             target = self.paths.partition(self.kind, self.site_id, iso) / DATA_FILE
             atomic_write_table(table, target)
             self.result.partitions.append(target)
-            self.result.rows_landed += len(rows)
+            self.result.rows_landed += table.num_rows
             qtarget = self.paths.quarantine_partition(self.kind, self.site_id, iso) / QUARANTINE_FILE
             rejected = self._quarantine[day]
             if rejected:
@@ -294,9 +381,67 @@ class PartitionBuilder:
             else:
                 qtarget.unlink(missing_ok=True)  # a re-run that no longer rejects anything
             self._committed.add(day)
-            self._rows[day] = {}
+            self._buffers[day] = _DayBuffer(self._names)
             self._quarantine[day] = []
         return self.result
+
+
+class _SlowPath(Exception):
+    """A page the column path cannot take as a whole; it is redone row by row."""
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (type(value) is str and not value.strip())
+
+
+class _DayBuffer:
+    """One day's rows, column-wise; the natural key keeps only the latest version of a record."""
+
+    __slots__ = ("columns", "deleted", "index")
+
+    def __init__(self, names: list[str]) -> None:
+        self.columns: dict[str, list[Any]] = {name: [] for name in names}
+        self.index: dict[tuple[Any, ...], int] = {}
+        self.deleted: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def store(self, key: tuple[Any, ...], row: dict[str, Any]) -> bool:
+        """Append the row; True when it replaced an earlier version (a duplicate)."""
+        columns = self.columns
+        position = len(next(iter(columns.values())))
+        earlier = self.index.get(key)
+        if earlier is not None:
+            self.deleted.add(earlier)
+        self.index[key] = position
+        for name, values in columns.items():
+            values.append(row[name])
+        return earlier is not None
+
+    def store_many(self, keys: list[tuple[Any, ...]], columns: dict[str, list[Any]], take: list[int] | None) -> int:
+        """Append the rows at positions `take` (all when None); returns how many were duplicates."""
+        duplicates = 0
+        base = len(next(iter(self.columns.values())))
+        index, deleted = self.index, self.deleted
+        for offset, i in enumerate(range(len(keys)) if take is None else take):
+            key = keys[i]
+            earlier = index.get(key)
+            if earlier is not None:
+                deleted.add(earlier)
+                duplicates += 1
+            index[key] = base + offset
+        for name, values in self.columns.items():
+            column = columns[name]
+            values.extend(column if take is None else [column[i] for i in take])
+        return duplicates
+
+    def table(self, schema: pa.Schema) -> pa.Table:
+        table = pa.Table.from_pydict(self.columns, schema=schema)
+        if self.deleted:
+            keep = [i not in self.deleted for i in range(table.num_rows)]
+            table = table.filter(pa.array(keep, pa.bool_()))
+        return table
 
 
 VALIDATION_FILE = CONFIG_DIR / "vendors" / "_validation.yml"

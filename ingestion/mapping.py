@@ -28,6 +28,9 @@ from ingestion.registry import CONFIG_DIR
 from ingestion.timeutil import to_local_naive
 
 VENDORS_DIR = CONFIG_DIR / "vendors"
+# A file connector marks a line it could not parse with these keys (the raw text under PARSE_RAW).
+PARSE_ERROR = "_parse_error"
+PARSE_RAW = "_raw"
 _MISSING = object()
 
 
@@ -70,6 +73,34 @@ class FieldRule:
                 parsed = to_local_naive(value)  # non-ISO text carries no offset
             return parsed if parsed.tzinfo else parsed.replace(tzinfo=self.tz)
         return value
+
+    def extract_column(self, records: list[dict[str, Any]]) -> list[Any]:
+        """extract() over a whole page, with the per-value work done once per distinct value."""
+        if self.const is not _MISSING or self.tz is not None or len(self.sources) != 1 or "." in self.sources[0]:
+            return [self.extract(r) for r in records]
+        source = self.sources[0]
+        values = [r.get(source) for r in records]
+        fallback = None if self.default is _MISSING else self.default
+        if self.codes is None:
+            if "" in values or (fallback is not None and None in values):
+                values = [fallback if v is None or v == "" else v for v in values]
+            return values
+        try:
+            distinct = set(values)
+        except TypeError:  # an unhashable value: let extract() name it
+            return [self.extract(r) for r in records]
+        if any(type(v) is bool for v in distinct):  # True == 1 in a set
+            return [self.extract(r) for r in records]
+        lookup = {}
+        for value in distinct:
+            if value is None or value == "":
+                lookup[value] = fallback
+                continue
+            code = _code(value)
+            if code not in self.codes:
+                raise RowError(f"{self.target}: unknown code {value!r} in {source}")
+            lookup[value] = self.codes[code]
+        return [lookup[v] for v in values]
 
     def compile(self) -> Callable[[dict[str, Any]], Any]:
         """A specialised extractor for the common cases (the hot path); others use extract()."""
@@ -147,17 +178,31 @@ class KindMapping:
     settings: dict[str, Any]
 
     @cached_property
-    def _program(self) -> list[tuple[str, Callable[[dict[str, Any]], Any]]]:
+    def program(self) -> list[tuple[str, Callable[[dict[str, Any]], Any]]]:
+        """(canonical field, extractor) pairs, compiled once."""
         return [(rule.target, rule.compile()) for rule in self.rules]
+
+    def record_id_of(self, record: Any) -> str | None:
+        """The vendor's record id ("a|b" for composite ids), None when absent."""
+        if not isinstance(record, dict) or not self.record_id:
+            return None
+        ids = [_lookup(record, name) for name in self.record_id]
+        return "|".join(str(i) for i in ids) if all(i is not None and i != "" for i in ids) else None
+
+    def record_ids(self, records: list[dict[str, Any]]) -> list[str | None]:
+        if not self.record_id:
+            return [None] * len(records)
+        if len(self.record_id) == 1 and "." not in self.record_id[0]:
+            name = self.record_id[0]
+            return [None if (v := r.get(name)) is None or v == "" else str(v) for r in records]
+        return [self.record_id_of(r) for r in records]
 
     def apply(self, record: dict[str, Any]) -> dict[str, Any]:
         """The canonical record; RowError (a quarantine reason) when a code or field is unreadable."""
         if not isinstance(record, dict):
             raise RowError(f"record: expected an object, got {type(record).__name__}")
-        out = {target: extract(record) for target, extract in self._program}
-        ids = [_lookup(record, name) for name in self.record_id]
-        known = bool(ids) and all(i is not None and i != "" for i in ids)
-        out["_source_record_id"] = "|".join(str(i) for i in ids) if known else None
+        out = {target: extract(record) for target, extract in self.program}
+        out["_source_record_id"] = self.record_id_of(record)
         return out
 
     def known_fields(self) -> set[str]:

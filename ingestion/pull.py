@@ -28,8 +28,6 @@ from typing import Any
 import yaml
 
 from ingestion.connectors import Connector, Unit, make_connector
-from ingestion.connectors.files import PARSE_ERROR, RAW
-from ingestion.contract import RowError
 from ingestion.http import FetchError, RetryPolicy
 from ingestion.landing import VALIDATION_FILE, LandingResult, PartitionBuilder, new_run_id
 from ingestion.mapping import load_shape_mapping
@@ -191,16 +189,7 @@ def pull(
                     progress(done, len(units), outcome.rows_fetched)
                 continue
             outcome.rows_fetched += len(page)
-            for raw in page:
-                if PARSE_ERROR in raw:
-                    builder.reject(raw.get(RAW), raw[PARSE_ERROR], unit.day)
-                    continue
-                try:
-                    canonical = kind_mapping.apply(raw)
-                except RowError as exc:
-                    builder.reject(raw, str(exc), unit.day)
-                    continue
-                builder.add(canonical, raw=raw, fallback_day=unit.day)
+            builder.add_raw_page(page, kind_mapping, unit.day)
         missing = sorted(set(getattr(connector, "missing", [])) & set(days))
         ready = [d for d in builder.pending_days() if d not in missing]
         _check_share(builder, ready, site_id, kind)

@@ -24,12 +24,10 @@ import orjson
 
 from ingestion.connectors import Unit
 from ingestion.http import FetchError, RetryCounter
-from ingestion.mapping import KindMapping, ShapeMapping
+from ingestion.mapping import PARSE_ERROR, KindMapping, ShapeMapping
+from ingestion.mapping import PARSE_RAW as RAW
 from ingestion.registry import PROJECT_ROOT, FileDrop, Site
 from ingestion.timeutil import days_between
-
-PARSE_ERROR = "_parse_error"
-RAW = "_raw"
 
 
 def resolve_drop_dir(site: Site, source: FileDrop) -> Path:
