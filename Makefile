@@ -88,6 +88,21 @@ dbt-build: setup ## export the registry's site facts and dbt build the warehouse
 bench-transform: setup ## time dbt build and a one-day incremental update against the Parquet scan floor (10 sites x 1 and 12 months)
 	$(PY) -m bench.transform --months 1 12 --out bench/results/transform.json
 
+INGEST_START ?= 2026-01-05
+INGEST_END   ?= $(INGEST_START)
+.PHONY: ingest ingest-status bench-ingest
+ingest: setup ## demo: land every site and kind for INGEST_START..INGEST_END from the simulator of `make simulator` (drops its files first)
+	@set -a && . ./config/demo.env && set +a && \
+	  $(PY) -m simulator drop-files --seed 7 --start $(INGEST_START) \
+	    --end $$($(PY) -c "import datetime as d; print(d.date.fromisoformat('$(INGEST_END)') + d.timedelta(days=1))") >/dev/null && \
+	  $(PY) -m ingestion pull --all --start $(INGEST_START) --end $(INGEST_END)
+
+ingest-status: setup ## watermarks, lag, last outcome per site and kind (data/state/state.duckdb)
+	@$(PY) -m ingestion status
+
+bench-ingest: setup ## one site-month of ISC passages into Parquet vs a plain download of the same pages (rows/s ratio, peak RSS)
+	$(PY) bench/ingest.py
+
 test: setup ## run lint and the default test suite
 	@echo "==> ruff"
 	@$(VENV)/bin/ruff check .
