@@ -208,4 +208,5 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "end", None) and getattr(args, "start", None) and args.end < args.start:
         print(f"--end {args.end} is before --start {args.start}", file=sys.stderr)
         return 2
-    return int(args.func(args, Console()))
+    # wide tables in logs and pipes too (rich falls back to 80 columns without a terminal)
+    return int(args.func(args, Console(width=None if sys.stdout.isatty() else 160)))

@@ -16,9 +16,10 @@ Public API (used by the connectors, the dbt developers' fixtures and the benchma
         and the redacted raw record. The partition is written even when empty, to a temp
         name in the same directory and renamed into place: a re-run replaces it.
 
-    PartitionBuilder(kind, site_id, days, *, source_shape, run_id, ...)
-        The same for several days at once: .add(record, raw=..., fallback_day=...),
-        .reject(raw, reason, day), then .commit() writes every day in `days`.
+    PartitionBuilder(kind, site_id, days, *, source_shape, run_id, ..., outside="quarantine"|"skip")
+        The same for several days at once: .add(record, raw=..., fallback_day=...) for a
+        canonical record, .add_raw_page(vendor_rows, kind_mapping, listing_day) for a page in
+        a vendor's shape, .reject(raw, reason, day), then .commit(days=None) writes the days.
 
 Nothing here knows a vendor: connectors map vendor fields to canonical ones first.
 """
