@@ -4,6 +4,7 @@ Each DAG `ingest_<site_id>` runs daily at local midnight (Asia/Shanghai) and has
 per source kind the site is configured with; each task lands the local days of its data
 interval (plus the vendor's late-listing days) through `ingestion.orchestration` and emits
 the Asset `landing://<kind>/site=<site_id>`, so downstream dbt/GX DAGs can be data-triggered.
+A file-drop day that has not arrived marks the task skipped (no asset event), not failed.
 
 Why one DAG per site: a vendor outage or a backfill concerns one community; onboarding a
 community adds a registry entry and its DAG appears; a site's kinds run side by side.
@@ -54,9 +55,15 @@ def build_ingest_dag(site: Site):
                 outlets=[Asset(name=f"landing_{kind}_{site.site_id}", uri=landing_asset_uri(kind, site.site_id))],
             )
             def land(kind: str = kind, data_interval_start=None, data_interval_end=None, run_id=None) -> dict:
+                from airflow.sdk.exceptions import AirflowSkipException
+
+                from ingestion.http import NotDeliveredError
                 from ingestion.orchestration import ingest_interval
 
-                return ingest_interval(site.site_id, kind, data_interval_start, data_interval_end, run_id)
+                try:
+                    return ingest_interval(site.site_id, kind, data_interval_start, data_interval_end, run_id)
+                except NotDeliveredError as waiting:  # a file drop not yet arrived: skipped, no asset event
+                    raise AirflowSkipException(str(waiting)) from waiting
 
             land()
 

@@ -30,6 +30,10 @@ class FetchError(RuntimeError):
         self.cause = cause
 
 
+class NotDeliveredError(FetchError):
+    """A file-drop source has not delivered some days yet: not an error of the data, a wait."""
+
+
 class Retryable(Exception):
     """A transient failure worth another attempt; `retry_after` in seconds when the server said."""
 

@@ -49,12 +49,16 @@ def ingest_interval(
     source = registry.site(site_id).source(kind)
     if source is None:
         raise KeyError(f"site {site_id} has no source for kind {kind}")
-    late = int(load_shape_mapping(source.shape).settings.get("late_listing_days", 0))
+    settings = load_shape_mapping(source.shape).settings
+    late = int(settings.get("late_listing_days", 0))
     first, last = interval_days(data_interval_start, data_interval_end)
+    first -= dt.timedelta(days=late)
+    if settings.get("land_month_to_date"):  # monthly workbooks: each run re-lands the month so far
+        first = min(first, last.replace(day=1))
     outcome = pull(
         site_id,
         kind,
-        first - dt.timedelta(days=late),
+        first,
         last,
         run_id=f"airflow:{airflow_run_id}",
         registry=registry,

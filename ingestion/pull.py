@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 
 from ingestion.connectors import Connector, Unit, make_connector
-from ingestion.http import FetchError, RetryPolicy
+from ingestion.http import FetchError, NotDeliveredError, RetryPolicy
 from ingestion.landing import VALIDATION_FILE, LandingResult, PartitionBuilder, new_run_id
 from ingestion.mapping import load_shape_mapping
 from ingestion.paths import DataPaths, data_paths
@@ -197,7 +197,7 @@ def pull(
         outcome.not_delivered = missing
         if missing:
             detail = "; ".join(getattr(connector, "missing_detail", []))[:300]
-            raise FetchError(site_id, kind, f"not delivered yet: {', '.join(map(str, missing))} ({detail})")
+            raise NotDeliveredError(site_id, kind, f"not delivered yet: {', '.join(map(str, missing))} ({detail})")
         outcome.outcome = "success"
     except FetchError as exc:
         outcome.outcome, outcome.error = "failed", str(exc)

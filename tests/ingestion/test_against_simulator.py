@@ -17,12 +17,14 @@ import duckdb
 import pytest
 import yaml
 
-from ingestion.http import FetchError, RetryPolicy
+from ingestion.http import FetchError, NotDeliveredError, RetryPolicy
+from ingestion.orchestration import ingest_interval
 from ingestion.paths import DataPaths, data_paths
 from ingestion.pii_scan import scan_landing
 from ingestion.pull import pull
 from ingestion.registry import DEFAULT_REGISTRY, Registry, load_registry, parse_registry
 from ingestion.state import StateStore
+from ingestion.timeutil import LOCAL_TZ
 from tests.fixtures.simulator import SimulatorHandle, start_simulator
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -270,9 +272,18 @@ def test_file_faults_read_correctly(sim, site_id, kind, fault):
 
 def test_missing_drop_is_not_delivered_not_empty(sim):
     _, paths = sim
-    with pytest.raises(FetchError, match="not delivered"):
+    with pytest.raises(NotDeliveredError, match="not delivered"):
         pull(ISC_SITE, "service_cases", dt.date(2026, 1, 9), dt.date(2026, 1, 9), policy=FAST)
     assert not paths.partition("service_cases", ISC_SITE, "2026-01-09").exists()
+
+
+def test_scheduled_interval_lands_month_to_date_for_monthly_workbooks(sim):
+    simulator, paths = sim
+    simulator.control.drop_files("2026-01-01", "2026-01-07", site="cy_old_estate", kind="service_cases")
+    start = dt.datetime(2026, 1, 6, tzinfo=LOCAL_TZ)
+    summary = ingest_interval("cy_old_estate", "service_cases", start, start + dt.timedelta(days=1), "scheduled__t")
+    assert (summary["start"], summary["end"]) == ("2026-01-01", "2026-01-06")
+    assert_matches_truth(simulator, paths, "cy_old_estate", "service_cases", dt.date(2026, 1, 1), dt.date(2026, 1, 6))
 
 
 def test_rerun_and_overlapping_ranges_never_duplicate(sim):
