@@ -140,7 +140,7 @@ class IscConnector:
             # A page that starts by repeating the previous page's tail (offset paging on a
             # moving listing) adds only its new rows. Content identity elsewhere proves
             # nothing: two broken rows of one device can look the same on the wire.
-            hashes = [hash(orjson.dumps(row, option=orjson.OPT_SORT_KEYS)) for row in rows]
+            hashes = [_row_hash(row) for row in rows]
             distinct += len(hashes) - _overlap(previous, hashes)
             previous = hashes
             if rows:
@@ -157,6 +157,14 @@ class IscConnector:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _row_hash(row: Any) -> int:
+    """Identity of a row as sent (key order included: a repeated row is repeated verbatim)."""
+    try:
+        return hash(tuple(row.items()))
+    except (AttributeError, TypeError):  # not an object, or nested values
+        return hash(orjson.dumps(row, option=orjson.OPT_SORT_KEYS))
 
 
 def _overlap(previous: list[int], current: list[int]) -> int:
