@@ -71,7 +71,9 @@ class GxEngine:
 
         Parallel Airflow tasks share one GX project; its JSON stores are not written atomically.
         """
-        with open(self.root / ".gx-store.lock", "w") as handle:
+        lock = self.root / "gx" / ".store.lock"  # inside the (git-ignored) context folder
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        with open(lock, "w") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield

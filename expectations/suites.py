@@ -34,6 +34,19 @@ def _sev(rule: str) -> FailureSeverity:
     return FailureSeverity(severity(rule))
 
 
+def _suite(name: str, expectations: list[Any]) -> gx.ExpectationSuite:
+    """A suite built detached from any store.
+
+    Calling `add_expectation` on a suite whose name is already stored makes GX write the
+    stored suite on every call (racing other processes); the constructor does not. GX logs
+    and drops an invalid expectation there, so a dropped one is an error here.
+    """
+    suite = gx.ExpectationSuite(name=name, expectations=expectations)
+    if len(suite.expectations) != len(expectations):
+        raise ValueError(f"suite {name}: {len(expectations) - len(suite.expectations)} expectation(s) were invalid")
+    return suite
+
+
 def schema_suite_name(kind: str) -> str:
     return f"landing.{kind}.schema"
 
@@ -45,8 +58,8 @@ def content_suite_name(kind: str) -> str:
 def build_schema_suite(kind: str) -> gx.ExpectationSuite:
     """Columns and types of a partition, checked on its (column_name, dtype) frame."""
     rules = kind_rules(kind)
-    suite = gx.ExpectationSuite(name=schema_suite_name(kind))
-    suite.add_expectation(
+    expectations: list[Any] = []
+    expectations.append(
         gxe.ExpectColumnDistinctValuesToEqualSet(
             column="column_name",
             value_set=list(rules.column_names),
@@ -55,7 +68,7 @@ def build_schema_suite(kind: str) -> gx.ExpectationSuite:
         )
     )
     allowed_pairs = [(c.name, dtype) for c in rules.columns for dtype in PANDAS_TYPES[c.type]]
-    suite.add_expectation(
+    expectations.append(
         gxe.ExpectColumnPairValuesToBeInSet(
             column_A="column_name",
             column_B="dtype",
@@ -65,14 +78,14 @@ def build_schema_suite(kind: str) -> gx.ExpectationSuite:
             meta=_meta("column_type", None, "every column has the contract's type"),
         )
     )
-    return suite
+    return _suite(schema_suite_name(kind), expectations)
 
 
 def build_content_suite(kind: str) -> gx.ExpectationSuite:
     """The rows of a partition: nulls, vocabularies, ranges, keys, its day, its size."""
     rules = kind_rules(kind)
-    suite = gx.ExpectationSuite(name=content_suite_name(kind))
-    add = suite.add_expectation
+    expectations: list[Any] = []
+    add = expectations.append
     for col in rules.columns:
         metadata = col.name.startswith("_") or col.name == "site_id"
         if not col.nullable:
@@ -154,14 +167,14 @@ def build_content_suite(kind: str) -> gx.ExpectationSuite:
                 meta=_meta(rule),
             )
         )
-    return suite
+    return _suite(content_suite_name(kind), expectations)
 
 
 def build_partition_suite() -> gx.ExpectationSuite:
     """The partition as a file: present, readable, and not mostly quarantined."""
     share = load_rules()["quarantine_share"]
-    suite = gx.ExpectationSuite(name=PARTITION_SUITE)
-    suite.add_expectation(
+    expectations: list[Any] = []
+    expectations.append(
         gxe.ExpectColumnValuesToBeInSet(
             column="present",
             value_set=[True],
@@ -169,7 +182,7 @@ def build_partition_suite() -> gx.ExpectationSuite:
             meta=_meta("partition_present", "present", "the day was delivered (ingestion writes even empty days)"),
         )
     )
-    suite.add_expectation(
+    expectations.append(
         gxe.ExpectColumnValuesToBeInSet(
             column="readable",
             value_set=[True],
@@ -181,7 +194,7 @@ def build_partition_suite() -> gx.ExpectationSuite:
         ("quarantine_share_warning", share["warning_above"]),
         ("quarantine_share_critical", share["critical_above"]),
     ):
-        suite.add_expectation(
+        expectations.append(
             gxe.ExpectColumnValuesToBeBetween(
                 column="quarantined_share",
                 min_value=0.0,
@@ -190,7 +203,7 @@ def build_partition_suite() -> gx.ExpectationSuite:
                 meta=_meta(rule, "quarantined_share", f"at most {limit:.0%} of the rows quarantined"),
             )
         )
-    return suite
+    return _suite(PARTITION_SUITE, expectations)
 
 
 # --- marts -------------------------------------------------------------------------------
@@ -202,12 +215,12 @@ def _msev(rule: str) -> FailureSeverity:
 
 def build_mart_suite(name: str, checks: list[dict[str, Any]]) -> gx.ExpectationSuite:
     """A mart suite from a list of declarative checks (MART_CHECKS in expectations/marts.py)."""
-    suite = gx.ExpectationSuite(name=f"marts.{name}")
+    expectations: list[Any] = []
     for check in checks:
         rule = check["rule"]
         column = check.get("column")
         if check["type"] == "between":
-            suite.add_expectation(
+            expectations.append(
                 gxe.ExpectColumnValuesToBeBetween(
                     column=column,
                     min_value=check.get("min"),
@@ -217,13 +230,13 @@ def build_mart_suite(name: str, checks: list[dict[str, Any]]) -> gx.ExpectationS
                 )
             )
         elif check["type"] == "not_null":
-            suite.add_expectation(
+            expectations.append(
                 gxe.ExpectColumnValuesToNotBeNull(
                     column=column, severity=_msev(rule), meta=_meta(rule, column, check.get("description", ""))
                 )
             )
         elif check["type"] == "unique":
-            suite.add_expectation(
+            expectations.append(
                 gxe.ExpectCompoundColumnsToBeUnique(
                     column_list=check["columns"],
                     severity=_msev(rule),
@@ -231,7 +244,7 @@ def build_mart_suite(name: str, checks: list[dict[str, Any]]) -> gx.ExpectationS
                 )
             )
         elif check["type"] == "sites_present":
-            suite.add_expectation(
+            expectations.append(
                 gxe.ExpectColumnDistinctValuesToContainSet(
                     column=column,
                     value_set={"$PARAMETER": "site_ids"},
@@ -241,4 +254,4 @@ def build_mart_suite(name: str, checks: list[dict[str, Any]]) -> gx.ExpectationS
             )
         else:
             raise ValueError(f"mart check type {check['type']!r} is unknown")
-    return suite
+    return _suite(f"marts.{name}", expectations)
