@@ -281,15 +281,27 @@ def _sql_string(path: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Publish the marts to serving.duckdb (atomic rename). "
-        "Example: python -m superset_assets.publish --warehouse data/warehouse/warehouse.duckdb"
+        "Example: python -m superset_assets.publish --data-dir data"
     )
-    paths = data_paths()
-    parser.add_argument("--warehouse", type=Path, default=paths.warehouse_db, help="dbt's DuckDB file")
-    parser.add_argument("--serving", type=Path, default=paths.serving_db, help="file the dashboards read")
-    parser.add_argument("--state", type=Path, default=paths.state_db, help="ingestion state (load audit)")
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help="data directory (default $SMARTCOMM_DATA_DIR or data/)"
+    )
+    parser.add_argument("--warehouse", type=Path, default=None, help="dbt's DuckDB file (default <data>/warehouse/)")
+    parser.add_argument(
+        "--serving", type=Path, default=None, help="file the dashboards read (default <data>/warehouse/)"
+    )
+    parser.add_argument(
+        "--state", type=Path, default=None, help="ingestion state with the load audit (default <data>/state/)"
+    )
     args = parser.parse_args(argv)
+    paths = data_paths(args.data_dir)
     try:
-        result = publish(args.warehouse, args.serving, state_db=args.state)
+        result = publish(
+            args.warehouse or paths.warehouse_db,
+            args.serving or paths.serving_db,
+            state_db=args.state or paths.state_db,
+            quarantine_dir=paths.quarantine,
+        )
     except PublishError as exc:
         print(f"publish failed, serving file unchanged: {exc}")
         return 1

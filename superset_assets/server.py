@@ -85,12 +85,22 @@ def _run(inst: SupersetInstance, args: list[str], log_name: str) -> None:
         raise RuntimeError(f"{' '.join(args[:3])} failed (exit {done.returncode}); log {log}:\n{tail}")
 
 
-def prepare(inst: SupersetInstance) -> None:
-    """Metadata schema, built-in roles, then our assets, roles, users and row-level security."""
+def prepare_metadata(inst: SupersetInstance) -> None:
+    """Metadata schema and built-in roles (needs no data: can run while the pipeline builds)."""
     superset = str(SUPERSET_VENV / "bin" / "superset")
     _run(inst, [superset, "db", "upgrade"], "db_upgrade")
     _run(inst, [superset, "init"], "init")
+
+
+def import_assets(inst: SupersetInstance) -> None:
+    """Our assets, roles, demo users and row-level security (idempotent)."""
     _run(inst, [str(SUPERSET_VENV / "bin" / "python"), "-m", "superset_assets.setup_superset", "--quiet"], "setup")
+
+
+def prepare(inst: SupersetInstance) -> None:
+    """Everything before the server starts: metadata, then assets, roles, users, RLS."""
+    prepare_metadata(inst)
+    import_assets(inst)
 
 
 def gunicorn_command(inst: SupersetInstance, workers: int = 2) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,8 +64,45 @@ class ServingData:
         self.pipeline.republish()
 
 
+@dataclass
+class PreparingSuperset:
+    """A Superset instance whose metadata (db upgrade, init) is set up in the background."""
+
+    instance: server.SupersetInstance
+    thread: threading.Thread
+    errors: list[BaseException]
+
+    def wait(self) -> server.SupersetInstance:
+        self.thread.join()
+        if self.errors:
+            raise self.errors[0]
+        return self.instance
+
+
 @pytest.fixture(scope="session")
-def serving_data(tmp_path_factory: pytest.TempPathFactory) -> ServingData:
+def superset_metadata(tmp_path_factory: pytest.TempPathFactory) -> PreparingSuperset:
+    """Start `superset db upgrade` + `init` now, in parallel with building the serving data."""
+    os.environ.pop("SUPERSET_SECRET_KEY", None)
+    inst = server.instance(
+        data_dir=tmp_path_factory.mktemp("superset_unused"),
+        home=tmp_path_factory.mktemp("superset_home"),
+        port=free_port(),
+    )
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            server.prepare_metadata(inst)
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, name="superset-metadata", daemon=True)
+    thread.start()
+    return PreparingSuperset(inst, thread, errors)
+
+
+@pytest.fixture(scope="session")
+def serving_data(tmp_path_factory: pytest.TempPathFactory, superset_metadata: PreparingSuperset) -> ServingData:
     """Simulator -> landing (+ a real HTTP pull for the audit) -> dbt build -> GX -> publish."""
     first, last = month_range(FIRST_MONTH, MONTHS)
     return ServingData(build_serving(tmp_path_factory.mktemp("superset_data"), first, last))
@@ -120,12 +158,12 @@ class RunningSuperset:
 
 
 @pytest.fixture(scope="session")
-def superset(serving_data: ServingData, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSuperset]:
-    home = tmp_path_factory.mktemp("superset_home")
-    os.environ.pop("SUPERSET_SECRET_KEY", None)
-    inst = server.instance(data_dir=serving_data.data_dir, home=home, port=free_port())
+def superset(serving_data: ServingData, superset_metadata: PreparingSuperset) -> Iterator[RunningSuperset]:
+    inst = superset_metadata.wait()
+    inst.data_dir = serving_data.data_dir
+    inst.env["SMARTCOMM_DATA_DIR"] = str(serving_data.data_dir)
     inst.env["SMARTCOMM_SERVING_DB"] = str(serving_data.serving)
-    server.prepare(inst)
+    server.import_assets(inst)
     server.start(inst)
     try:
         yield RunningSuperset(inst, serving_data)

@@ -18,13 +18,18 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium missing: run `make setup-system`"),
 ]
-# Every chart holder shows a drawn chart (ECharts canvas, table, big number) and no spinner.
-RENDERED = """() => {
+# Every chart holder has finished: a drawn chart (ECharts canvas, table, big number), an
+# empty state or an error, and no spinner.
+DONE = "canvas, table, [class*=big-number], .ant-empty, .ant-alert-error, [role=alert]"
+RENDERED = f"""() => {{
   const holders = [...document.querySelectorAll('.dashboard-component-chart-holder')];
-  return holders.length > 0 && holders.every(h =>
-    !h.querySelector('.loading') &&
-    (h.querySelector('canvas, table, [class*=big-number]') || h.querySelector('.ant-alert-error, [role=alert]')));
-}"""
+  return holders.length > 0 && holders.every(h => !h.querySelector('.loading') && h.querySelector('{DONE}'));
+}}"""
+UNFINISHED = f"""() => [...document.querySelectorAll('.dashboard-component-chart-holder')]
+  .filter(h => h.querySelector('.loading') || !h.querySelector('{DONE}'))
+  .map(h => h.innerText.split('\\n')[0])"""
+EMPTY = """() => [...document.querySelectorAll('.dashboard-component-chart-holder')]
+  .filter(h => h.querySelector('.ant-empty')).map(h => h.innerText.split('\\n')[0])"""
 IGNORED_CONSOLE = ("net::ERR_NAME_NOT_RESOLVED",)  # the tracking pixel baked into Superset's bundle
 
 
@@ -60,12 +65,12 @@ def test_dashboards_render_without_errors(superset: RunningSuperset) -> None:
             page.goto(f"{superset.url}/superset/dashboard/{dashboard['slug'] or dashboard['id']}/?standalone=0")
             page.wait_for_selector(".dashboard-component-chart-holder", timeout=60_000)
             expected = len(page.query_selector_all(".dashboard-component-chart-holder"))
-            page.wait_for_function(RENDERED, timeout=90_000)
+            _wait_rendered(page, dashboard["dashboard_title"])
             # Grow the window to the whole dashboard first: a full-page capture resizes the
             # viewport, and Superset redraws every chart (blank) while it does.
             height = page.evaluate("() => document.documentElement.scrollHeight")
             page.set_viewport_size({"width": 1600, "height": max(1100, height)})
-            page.wait_for_function(RENDERED, timeout=90_000)
+            _wait_rendered(page, dashboard["dashboard_title"])
             page.wait_for_timeout(2000)  # ECharts animation
             errors = page.query_selector_all(
                 ".dashboard-component-chart-holder .ant-alert-error, .dashboard-component-chart-holder [role=alert]"
@@ -77,6 +82,9 @@ def test_dashboards_render_without_errors(superset: RunningSuperset) -> None:
             page.set_viewport_size({"width": 1600, "height": 1100})
             if errors:
                 problems.append(f"{dashboard['dashboard_title']}: {[e.inner_text()[:200] for e in errors]}")
+            empty = page.evaluate(EMPTY)
+            if empty:
+                problems.append(f"{dashboard['dashboard_title']}: charts without data {empty}")
             if expected == 0:
                 problems.append(f"{dashboard['dashboard_title']}: no charts rendered")
             if console:
@@ -86,6 +94,16 @@ def test_dashboards_render_without_errors(superset: RunningSuperset) -> None:
     assert sorted(p.name for p in ARTIFACTS.glob("*.png")) >= sorted(
         f"{d['slug']}.png" for d in dashboards if d["slug"]
     )
+
+
+def _wait_rendered(page, title: str, timeout_s: float = 120.0) -> None:
+    """Wait until every chart finished; on timeout, name the charts still unfinished."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(RENDERED, timeout=timeout_s * 1000)
+    except PlaywrightTimeout:
+        pytest.fail(f"{title}: charts not finished after {timeout_s:.0f}s: {page.evaluate(UNFINISHED)}")
 
 
 def _fonts() -> str:

@@ -54,7 +54,7 @@ def test_publish_copies_every_mart_with_labels(warehouse: Path, serving_data: Se
     assert latest == [max_month]
     on_disk = duckdb.sql(
         f"select count(*) from read_parquet('{serving_data.pipeline.paths.quarantine}/*/*/*/*.parquet')"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     assert quarantined == on_disk
     assert not list(tmp_path.glob(".*.tmp")), "temporary files must not remain"
 
