@@ -8,7 +8,10 @@ A file-drop day that has not arrived marks the task skipped (no asset event), no
 
 Why one DAG per site: a vendor outage or a backfill concerns one community; onboarding a
 community adds a registry entry and its DAG appears; a site's kinds run side by side.
-Backfill: `airflow backfill create --dag-id ingest_<site_id> --from-date A --to-date B`.
+Backfill: `airflow backfill create --dag-id ingest_<site_id> --from-date A --to-date B`, or one
+run over a day range with params (what `make demo` and `make backfill` use):
+`airflow dags test ingest_<site_id> -c '{"start_day": "2026-01-01", "end_day": "2026-03-31", "resume": true}'`
+(`resume` starts each kind after its watermark, so a repeated range only fetches what is new).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pendulum
-from airflow.sdk import Asset, CronDataIntervalTimetable, dag, task
+from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, task
 
 from ingestion.orchestration import landing_asset_uri
 from ingestion.registry import Site, load_registry
@@ -46,6 +49,11 @@ def build_ingest_dag(site: Site):
         max_active_tasks=4,
         default_args=DEFAULT_ARGS,
         tags=["ingestion", f"site:{site.site_id}", f"street:{site.street_id}"],
+        params={
+            "start_day": Param(None, type=["null", "string"], format="date", description="override: first local day"),
+            "end_day": Param(None, type=["null", "string"], format="date", description="override: last local day"),
+            "resume": Param(False, type="boolean", description="start each kind after its watermark"),
+        },
     )
     def ingest_site():
         for kind in site.sources:
@@ -54,14 +62,18 @@ def build_ingest_dag(site: Site):
                 task_id=f"land_{kind}",
                 outlets=[Asset(name=f"landing_{kind}_{site.site_id}", uri=landing_asset_uri(kind, site.site_id))],
             )
-            def land(kind: str = kind, data_interval_start=None, data_interval_end=None, run_id=None) -> dict:
+            def land(
+                kind: str = kind, data_interval_start=None, data_interval_end=None, run_id=None, params=None
+            ) -> dict:
                 from airflow.sdk.exceptions import AirflowSkipException
 
                 from ingestion.http import NotDeliveredError
                 from ingestion.orchestration import ingest_interval
 
                 try:
-                    return ingest_interval(site.site_id, kind, data_interval_start, data_interval_end, run_id)
+                    return ingest_interval(
+                        site.site_id, kind, data_interval_start, data_interval_end, run_id, **(params or {})
+                    )
                 except NotDeliveredError as waiting:  # a file drop not yet arrived: skipped, no asset event
                     raise AirflowSkipException(str(waiting)) from waiting
 

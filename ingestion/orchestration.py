@@ -17,6 +17,7 @@ from typing import Any
 from ingestion.mapping import load_shape_mapping
 from ingestion.pull import pull
 from ingestion.registry import Registry, load_registry
+from ingestion.state import StateStore
 from ingestion.timeutil import LOCAL_TZ
 
 
@@ -42,9 +43,21 @@ def interval_days(data_interval_start: dt.datetime, data_interval_end: dt.dateti
 
 
 def ingest_interval(
-    site_id: str, kind: str, data_interval_start: dt.datetime, data_interval_end: dt.datetime, airflow_run_id: str
+    site_id: str,
+    kind: str,
+    data_interval_start: dt.datetime,
+    data_interval_end: dt.datetime,
+    airflow_run_id: str,
+    start_day: str | None = None,
+    end_day: str | None = None,
+    resume: bool = False,
 ) -> dict[str, Any]:
-    """Land one site's kind for an Airflow data interval; raises FetchError on failure."""
+    """Land one site's kind for an Airflow data interval; raises FetchError on failure.
+
+    `start_day`/`end_day` (the DAG's params) replace the interval with a range of local days,
+    for one-run backfills; with `resume`, each kind starts after its watermark (less the
+    late-listing days), so repeating a range fetches only what is new.
+    """
     registry = load_registry()
     source = registry.site(site_id).source(kind)
     if source is None:
@@ -52,6 +65,15 @@ def ingest_interval(
     settings = load_shape_mapping(source.shape).settings
     late = int(settings.get("late_listing_days", 0))
     first, last = interval_days(data_interval_start, data_interval_end)
+    if start_day or end_day:
+        first = dt.date.fromisoformat(start_day) if start_day else first
+        last = dt.date.fromisoformat(end_day) if end_day else last
+    if resume:
+        landed_through = StateStore().watermark(site_id, kind)
+        if landed_through is not None and landed_through >= last:
+            return {"site_id": site_id, "kind": kind, "start": str(first), "end": str(last), "up_to_date": True}
+        if landed_through is not None:
+            first = max(first, landed_through + dt.timedelta(days=1))
     first -= dt.timedelta(days=late)
     if settings.get("land_month_to_date"):  # monthly workbooks: each run re-lands the month so far
         first = min(first, last.replace(day=1))
