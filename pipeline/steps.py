@@ -1,0 +1,228 @@
+"""Steps of the district evaluation run, one function per Airflow task (dags/evaluate_district.py).
+
+What to evaluate is read from the load audit, not guessed from the clock: every (site,
+local day) landed successfully since the last successful evaluation is validated and
+rebuilt. A re-run after a failure picks up the same days again, so the run is idempotent.
+The evaluation watermark lives in the state database beside the load audit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from ingestion.paths import data_paths
+
+log = logging.getLogger(__name__)
+
+_EVALUATION_SCHEMA = """
+create table if not exists evaluation_runs (
+    run_id varchar primary key,
+    planned_at_utc timestamp not null,
+    landed_until_utc timestamp,        -- load-audit rows finished up to here are covered
+    days_planned integer,
+    outcome varchar not null,          -- planned | success | blocked | failed
+    reason varchar,
+    finished_at_utc timestamp
+);
+"""
+
+
+@contextmanager
+def _state(read_only: bool = False, lock_wait_s: float = 120.0):
+    """The state DuckDB file, opened briefly (ingest tasks write to it too)."""
+    path = data_paths().state_db
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + lock_wait_s
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only and path.exists())
+            break
+        except duckdb.IOException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    try:
+        if not read_only:
+            con.execute(_EVALUATION_SCHEMA)
+        yield con
+    finally:
+        con.close()
+
+
+class DataQualityBlocked(RuntimeError):
+    """A critical expectation failed somewhere in the run: nothing is published."""
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def plan(run_id: str) -> dict[str, Any]:
+    """The (site, days) landed successfully since the last successful evaluation.
+
+    Returns {"run_id", "landed_until_utc", "sites": {site_id: [YYYY-MM-DD, ...]}, "days": n}.
+    """
+    now = _utc_now()
+    with _state() as con:
+        has_audit = con.execute(
+            "select count(*) from information_schema.tables where table_name = 'load_audit'"
+        ).fetchone()[0]
+        since = con.execute("select max(landed_until_utc) from evaluation_runs where outcome = 'success'").fetchone()[0]
+        sites: dict[str, set[str]] = defaultdict(set)
+        if has_audit:
+            rows = con.execute(
+                """
+                select site_id, interval_start, interval_end from load_audit
+                where outcome = 'success' and finished_at_utc <= ?
+                  and (? is null or finished_at_utc > ?)
+                """,
+                [now, since, since],
+            ).fetchall()
+            for site_id, start, end in rows:
+                day = start
+                while day <= end:
+                    sites[site_id].add(day.isoformat())
+                    day += dt.timedelta(days=1)
+        days = sum(len(v) for v in sites.values())
+        con.execute(
+            "insert or replace into evaluation_runs values (?, ?, ?, ?, 'planned', null, null)",
+            [run_id, now, now, days],
+        )
+    result = {
+        "run_id": run_id,
+        "landed_until_utc": now.isoformat(),
+        "sites": {site: sorted(days) for site, days in sorted(sites.items())},
+        "days": days,
+    }
+    log.info("evaluation %s: %d site-days landed since %s", run_id, days, since)
+    return result
+
+
+def all_days(planned: dict[str, Any]) -> list[str]:
+    return sorted({day for days in planned["sites"].values() for day in days})
+
+
+def validate_landing(planned: dict[str, Any]) -> dict[str, Any]:
+    """Validate every planned partition; all sites are checked before a critical failure is raised."""
+    from expectations.results import CriticalDataQualityError
+    from expectations.steps import validate_landing_days
+
+    summaries, critical = {}, []
+    for site_id, days in planned["sites"].items():
+        try:
+            summaries[site_id] = validate_landing_days(site_id, days, planned["run_id"])
+        except CriticalDataQualityError as exc:
+            critical.append(str(exc))
+    if critical:
+        raise DataQualityBlocked("\n".join(critical))
+    return {"sites": summaries}
+
+
+def export_reference() -> dict[str, str]:
+    from ingestion.reference import export_reference as export
+
+    return {name: str(path) for name, path in export().items()}
+
+
+def build_marts(planned: dict[str, Any]) -> dict[str, Any]:
+    """`dbt build`, rebuilding the incremental facts of the planned days only."""
+    from dbt_project.run import build
+
+    days = all_days(planned)
+    started = time.perf_counter()
+    build(landing_days=days or None)
+    return {"days": len(days), "seconds": round(time.perf_counter() - started, 1)}
+
+
+def validate_marts(planned: dict[str, Any]) -> dict[str, Any]:
+    from expectations.steps import validate_marts as validate
+
+    return validate(planned["run_id"])
+
+
+def publish() -> dict[str, Any]:
+    from superset_assets.publish import publish as publish_serving
+
+    result = publish_serving(data_paths().warehouse_db)
+    return {"serving_db": str(result.serving_db), "tables": result.tables, "seconds": round(result.seconds, 2)}
+
+
+def publish_quality_only() -> dict[str, Any]:
+    """After a blocked run: publish the new data-quality results, keep the last good marts.
+
+    The last good serving file is copied, the warehouse's data-quality tables replace its
+    own, and that copy goes through the normal publish (labels, atomic rename), so the
+    数据质量 dashboard says why the figures did not move.
+    """
+    import shutil
+
+    from superset_assets.publish import load_publish_config
+    from superset_assets.publish import publish as publish_serving
+
+    paths = data_paths()
+    if not paths.serving_db.exists() or not paths.warehouse_db.exists():
+        return {"skipped": "nothing was published yet"}
+    config = load_publish_config()
+    quality_tables = [t for t in config["warehouse"].get("optional", []) if t.startswith("dq_")]
+    last_good = paths.serving_db.with_name(f".last_good.{paths.serving_db.name}")
+    shutil.copyfile(paths.serving_db, last_good)
+    try:
+        con = duckdb.connect(str(last_good))
+        try:
+            con.execute(f"attach '{paths.warehouse_db}' as wh (read_only)")
+            present = {
+                row[0]
+                for row in con.execute("select table_name from duckdb_tables() where database_name = 'wh'").fetchall()
+            }
+            for table in quality_tables:
+                con.execute(f'drop table if exists "{table}"')
+                if table in present:
+                    con.execute(f'create table "{table}" as select * from wh."{table}"')
+        finally:
+            con.close()
+        result = publish_serving(last_good, paths.serving_db)
+    finally:
+        last_good.unlink(missing_ok=True)
+    return {"serving_db": str(result.serving_db), "tables": result.tables}
+
+
+def finish(planned: dict[str, Any], outcome: str, reason: str | None = None) -> None:
+    """Record the evaluation's outcome; only `success` moves the watermark."""
+    with _state() as con:
+        con.execute(
+            "update evaluation_runs set outcome = ?, reason = ?, finished_at_utc = ? where run_id = ?",
+            [outcome, reason, _utc_now(), planned["run_id"]],
+        )
+
+
+def completed_months(planned: dict[str, Any]) -> list[str]:
+    """Months whose last day is among the planned days: their report is due."""
+    months = set()
+    for day in all_days(planned):
+        date = dt.date.fromisoformat(day)
+        if (date + dt.timedelta(days=1)).month != date.month:
+            months.add(date.strftime("%Y-%m"))
+    return sorted(months)
+
+
+def month_end_reports(planned: dict[str, Any], framework_id: str = "default") -> list[str]:
+    """Write the evaluation report of every month that the planned days complete."""
+    from reporting.__main__ import build_report
+
+    written: list[str] = []
+    for month in completed_months(planned):
+        for path in build_report(month, framework_id):
+            written.append(str(path))
+    return written
+
+
+def serving_path() -> Path:
+    return data_paths().serving_db
