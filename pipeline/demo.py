@@ -36,6 +36,9 @@ from ingestion.registry import PROJECT_ROOT, load_registry
 # every machine shows the same figures.
 DEMO_DATE = dt.date(2026, 7, 1)
 DEMO_SEED = 7
+# The simulated world starts a week before the window: the vendors' late listings reach
+# back a day, and the data-quality history checks look back a week.
+LEAD_DAYS = 7
 console = Console()
 
 
@@ -85,7 +88,7 @@ def running_simulator(env: dict[str, str], start: dt.date, end: dt.date, log_pat
     command = [
         sys.executable, "-m", "simulator", "serve", "--seed", str(DEMO_SEED), "--port", "0", "--quiet",
         "--faults", "simulator/faults/demo.yml", "--drop-dir", env["SMARTCOMM_DROP_DIR"],
-        "--start", start.isoformat(), "--end", (end + dt.timedelta(days=1)).isoformat(),
+        "--start", (start - dt.timedelta(days=LEAD_DAYS)).isoformat(), "--end", (end + dt.timedelta(days=1)).isoformat(),
     ]  # fmt: skip
     with open(log_path, "w", encoding="utf-8") as log:
         process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=log, text=True)
@@ -182,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
         run(
             [sys.executable, "-m", "simulator", "drop-files", "--seed", str(DEMO_SEED),
              "--faults", "simulator/faults/demo.yml", "--drop-dir", env["SMARTCOMM_DROP_DIR"],
-             "--start", args.start.isoformat(), "--end", (args.end + dt.timedelta(days=1)).isoformat()],
+             "--start", (args.start - dt.timedelta(days=LEAD_DAYS)).isoformat(),
+             "--end", (args.end + dt.timedelta(days=1)).isoformat()],
             env, "vendor file drops (gov exports, spreadsheets, alarm files)",
         )  # fmt: skip
         with ThreadPoolExecutor(max_workers=args.parallel) as pool:

@@ -66,9 +66,9 @@ def _utc_now() -> dt.datetime:
 
 
 def plan(run_id: str) -> dict[str, Any]:
-    """The (site, days) landed successfully since the last successful evaluation.
+    """The (site, kind, days) landed successfully since the last successful evaluation.
 
-    Returns {"run_id", "landed_until_utc", "sites": {site_id: [YYYY-MM-DD, ...]}, "days": n}.
+    Returns {"run_id", "landed_until_utc", "sites": {site_id: {kind: [YYYY-MM-DD, ...]}}, "days": n}.
     """
     now = _utc_now()
     with _state() as con:
@@ -76,38 +76,35 @@ def plan(run_id: str) -> dict[str, Any]:
             "select count(*) from information_schema.tables where table_name = 'load_audit'"
         ).fetchone()[0]
         since = con.execute("select max(landed_until_utc) from evaluation_runs where outcome = 'success'").fetchone()[0]
-        sites: dict[str, set[str]] = defaultdict(set)
+        landed: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
         if has_audit:
             rows = con.execute(
                 """
-                select site_id, interval_start, interval_end from load_audit
+                select site_id, kind, interval_start, interval_end from load_audit
                 where outcome = 'success' and finished_at_utc <= ?
                   and (? is null or finished_at_utc > ?)
                 """,
                 [now, since, since],
             ).fetchall()
-            for site_id, start, end in rows:
+            for site_id, kind, start, end in rows:
                 day = start
                 while day <= end:
-                    sites[site_id].add(day.isoformat())
+                    landed[site_id][kind].add(day.isoformat())
                     day += dt.timedelta(days=1)
-        days = sum(len(v) for v in sites.values())
+        sites = {
+            site: {kind: sorted(days) for kind, days in sorted(kinds.items())} for site, kinds in sorted(landed.items())
+        }
+        days = sum(len(d) for kinds in sites.values() for d in kinds.values())
         con.execute(
             "insert or replace into evaluation_runs values (?, ?, ?, ?, 'planned', null, null)",
             [run_id, now, now, days],
         )
-    result = {
-        "run_id": run_id,
-        "landed_until_utc": now.isoformat(),
-        "sites": {site: sorted(days) for site, days in sorted(sites.items())},
-        "days": days,
-    }
-    log.info("evaluation %s: %d site-days landed since %s", run_id, days, since)
-    return result
+    log.info("evaluation %s: %d site-kind-days landed since %s", run_id, days, since)
+    return {"run_id": run_id, "landed_until_utc": now.isoformat(), "sites": sites, "days": days}
 
 
 def all_days(planned: dict[str, Any]) -> list[str]:
-    return sorted({day for days in planned["sites"].values() for day in days})
+    return sorted({day for kinds in planned["sites"].values() for days in kinds.values() for day in days})
 
 
 def validate_landing(planned: dict[str, Any]) -> dict[str, Any]:
@@ -116,11 +113,16 @@ def validate_landing(planned: dict[str, Any]) -> dict[str, Any]:
     from expectations.steps import validate_landing_days
 
     summaries, critical = {}, []
-    for site_id, days in planned["sites"].items():
-        try:
-            summaries[site_id] = validate_landing_days(site_id, days, planned["run_id"])
-        except CriticalDataQualityError as exc:
-            critical.append(str(exc))
+    for site_id, kinds in planned["sites"].items():
+        by_days: dict[tuple[str, ...], list[str]] = defaultdict(list)  # one call per distinct day set
+        for kind, days in kinds.items():
+            by_days[tuple(days)].append(kind)
+        for days, kind_group in by_days.items():
+            try:
+                summary = validate_landing_days(site_id, list(days), planned["run_id"], kinds=kind_group)
+                summaries[f"{site_id}:{','.join(kind_group)}"] = summary
+            except CriticalDataQualityError as exc:
+                critical.append(str(exc))
     if critical:
         raise DataQualityBlocked("\n".join(critical))
     return {"sites": summaries}
