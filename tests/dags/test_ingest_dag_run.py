@@ -44,7 +44,7 @@ def test_site_ingest_dag_lands_its_interval(airflow_home: Path, simulator, tmp_p
         truth = simulator.control.truth(SITE, kind, day, day)
         partition = data_dir / "landing" / kind / f"site={SITE}" / f"date={day}" / "data.parquet"
         assert partition.exists(), f"{kind}: the interval's partition was not written"
-        landed = duckdb.execute(f"select count(*) from read_parquet('{partition}')").fetchone()[0]
+        landed = duckdb.connect().execute(f"select count(*) from read_parquet('{partition}')").fetchone()[0]
         assert landed == truth["rows"], f"{kind}: landed {landed}, truth {truth['rows']}"
     audit = duckdb.connect(str(data_dir / "state" / "state.duckdb"), read_only=True)
     runs = audit.execute("select distinct run_id, outcome from load_audit").fetchall()

@@ -56,9 +56,11 @@ def landed(paths: DataPaths, kind: str, site_id: str) -> list[tuple[Any, ...]]:
     if not files:
         return []
     glob = str(paths.landing / kind / f"site={site_id}" / "date=*" / "data.parquet")
-    return duckdb.sql(
-        f"select date::varchar, _source_record_id from read_parquet('{glob}', hive_partitioning=true)"
-    ).fetchall()
+    return (
+        duckdb.connect()
+        .sql(f"select date::varchar, _source_record_id from read_parquet('{glob}', hive_partitioning=true)")
+        .fetchall()
+    )
 
 
 def quarantined(paths: DataPaths, kind: str, site_id: str) -> list[tuple[Any, ...]]:
@@ -66,7 +68,9 @@ def quarantined(paths: DataPaths, kind: str, site_id: str) -> list[tuple[Any, ..
     if not any(base.glob("date=*/quarantine.parquet")):
         return []
     glob = str(base / "date=*" / "quarantine.parquet")
-    return duckdb.sql(f"select day::varchar, _source_record_id, reason from read_parquet('{glob}')").fetchall()
+    return (
+        duckdb.connect().sql(f"select day::varchar, _source_record_id, reason from read_parquet('{glob}')").fetchall()
+    )
 
 
 def by_day(rows: list[tuple[Any, ...]]) -> dict[str, int]:

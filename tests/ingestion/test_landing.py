@@ -99,7 +99,7 @@ def test_dedup_keeps_latest_and_rerun_replaces_partition(paths):
     assert result.rows_deduplicated == 1 and result.rows_landed == 2
     land_records("passages", "s1", DAY, [passage("e1"), passage("e3")], source_shape="canonical", run_id="r2")
     glob = str(paths.landing / "passages" / "*" / "*" / "*.parquet")
-    rows = duckdb.sql(f"select event_id, _run_id from read_parquet('{glob}') order by 1").fetchall()
+    rows = duckdb.connect().sql(f"select event_id, _run_id from read_parquet('{glob}') order by 1").fetchall()
     assert rows == [("e1", "r2"), ("e3", "r2")]
     leftovers = [p for p in paths.landing.rglob("*") if p.is_file() and p.suffix != ".parquet"]
     assert leftovers == []

@@ -52,9 +52,11 @@ def test_publish_copies_every_mart_with_labels(warehouse: Path, serving_data: Se
     assert mismatched == 0 and unlabelled == 0 and names == 0
     assert district == [(None, load_publish_config()["site_labels"]["district_label_zh"])]
     assert latest == [max_month]
-    on_disk = duckdb.sql(
-        f"select count(*) from read_parquet('{serving_data.pipeline.paths.quarantine}/*/*/*/*.parquet')"
-    ).fetchall()[0][0]
+    on_disk = (
+        duckdb.connect()
+        .sql(f"select count(*) from read_parquet('{serving_data.pipeline.paths.quarantine}/*/*/*/*.parquet')")
+        .fetchall()[0][0]
+    )
     assert quarantined == on_disk
     assert not list(tmp_path.glob(".*.tmp")), "temporary files must not remain"
 
