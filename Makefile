@@ -17,7 +17,7 @@ export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := false
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 
-.PHONY: help setup setup-system lock demo test test-slow lint clean serve simulator bench-simulator dq-docs bench-validate dbt-build bench-transform
+.PHONY: help setup setup-system lock demo pipeline test test-slow lint clean serve simulator bench-simulator dq-docs bench-validate dbt-build bench-transform
 
 help: ## list the targets
 	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -59,12 +59,11 @@ lock: ## re-resolve requirements/*.in into the lock files
 	$(UV) pip compile -q --python-version 3.11 requirements/pipeline.in -o requirements/pipeline.lock.txt
 	$(UV) pip compile -q --python-version 3.11 requirements/superset.in -o requirements/superset.lock.txt
 
-demo: setup ## run the main job end to end on embedded defaults
-	@echo "==> checking the pilot registry"
+demo: pipeline serve ## the main job: the pipeline on the simulator for the demo window, then the dashboards
+
+pipeline: setup ## simulator → ingest DAGs → evaluate_district (GX, dbt, publish, report), via `airflow dags test`
 	@$(PY) -m ingestion.registry check
-	@echo "==> environments"
-	@$(PY) -c "import duckdb, airflow, dbt.version, great_expectations as gx; print(f'  pipeline: duckdb {duckdb.__version__}, airflow {airflow.__version__}, dbt {dbt.version.__version__}, gx {gx.__version__}')"
-	@$(SS_PY) -c "import duckdb, superset; print(f'  superset: duckdb {duckdb.__version__}, superset {superset.__version__ if hasattr(superset, \"__version__\") else \"6.1\"}')"
+	@$(PY) -m pipeline.demo $(PIPELINE_ARGS)
 
 serve: setup ## Superset on 127.0.0.1:8088: db upgrade, init, import dashboards, roles/users (logins printed)
 	@$(PY) -m superset_assets.server

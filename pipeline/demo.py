@@ -31,10 +31,8 @@ from rich.table import Table
 
 from ingestion.paths import data_paths
 from ingestion.registry import PROJECT_ROOT, load_registry
+from pipeline.steps import pipeline_config
 
-# The demo evaluates the six complete months before this fixed date, so every run and
-# every machine shows the same figures.
-DEMO_DATE = dt.date(2026, 7, 1)
 DEMO_SEED = 7
 # The simulated world starts a week before the window: the vendors' late listings reach
 # back a day, and the data-quality history checks look back a week.
@@ -42,7 +40,10 @@ LEAD_DAYS = 7
 console = Console()
 
 
-def default_window(today: dt.date = DEMO_DATE, months: int = 6) -> tuple[dt.date, dt.date]:
+def default_window() -> tuple[dt.date, dt.date]:
+    """The complete months before the fixed demo date (config/pipeline.yml)."""
+    settings = pipeline_config()["demo"]
+    today, months = dt.date.fromisoformat(settings["date"]), int(settings["months"])
     end = today.replace(day=1) - dt.timedelta(days=1)
     start = end.replace(day=1)
     for _ in range(months - 1):

@@ -17,10 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import yaml
 
 from ingestion.paths import data_paths
+from ingestion.registry import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
+PIPELINE_CONFIG = PROJECT_ROOT / "config" / "pipeline.yml"
+
+
+def pipeline_config() -> dict[str, Any]:
+    return yaml.safe_load(PIPELINE_CONFIG.read_text(encoding="utf-8"))
+
 
 _EVALUATION_SCHEMA = """
 create table if not exists evaluation_runs (
@@ -108,15 +116,17 @@ def all_days(planned: dict[str, Any]) -> list[str]:
 
 
 def validate_landing(planned: dict[str, Any]) -> dict[str, Any]:
-    """Validate every planned partition; all sites are checked before a critical failure is raised."""
+    """Validate the planned partitions (the most recent `max_recent_days` per site and kind, see
+    config/pipeline.yml); every site is checked before a critical failure is raised."""
     from expectations.results import CriticalDataQualityError
     from expectations.steps import validate_landing_days
 
+    recent = int(pipeline_config()["landing_validation"]["max_recent_days"])
     summaries, critical = {}, []
     for site_id, kinds in planned["sites"].items():
         by_days: dict[tuple[str, ...], list[str]] = defaultdict(list)  # one call per distinct day set
         for kind, days in kinds.items():
-            by_days[tuple(days)].append(kind)
+            by_days[tuple(days[-recent:])].append(kind)
         for days, kind_group in by_days.items():
             try:
                 summary = validate_landing_days(site_id, list(days), planned["run_id"], kinds=kind_group)
