@@ -170,7 +170,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", type=dt.date.fromisoformat, default=default_start, help="first local day")
     parser.add_argument("--end", type=dt.date.fromisoformat, default=default_end, help="last local day")
     parser.add_argument("--sites", default=None, help="comma-separated site ids (default: all)")
-    parser.add_argument("--parallel", type=int, default=2, help="ingest DAGs run at once (default 2)")
+    parser.add_argument(
+        "--parallel",
+        type=int,
+        default=1,
+        help="ingest DAGs run at once; >1 needs an Airflow metadata DB other than SQLite",
+    )
     args = parser.parse_args(argv)
 
     paths = data_paths()
