@@ -277,13 +277,17 @@ class LandingValidator:
         common = {"run_id": run_id, "layer": LAYER, "site_id": site_id, "kind": kind, "partition_date": day}
         landed = len(read.frame) if read.frame is not None else 0
         total = landed + read.quarantined_rows
+        quarantined_share = read.quarantined_rows / total if total else 0.0
+        critical_min_rows = int(load_rules()["quarantine_share"].get("critical_min_rows", 1))
         profile = pd.DataFrame(
             {
                 "present": [read.exists],
                 "readable": [read.error is None],
                 "landed_rows": [landed],
                 "quarantined_rows": [read.quarantined_rows],
-                "quarantined_share": [read.quarantined_rows / total if total else 0.0],
+                "quarantined_share": [quarantined_share],
+                # the share the critical check sees: only once enough rows are quarantined
+                "quarantined_share_counted": [quarantined_share if read.quarantined_rows >= critical_min_rows else 0.0],
             }
         )
         share = f"{read.quarantined_rows} of {total} rows quarantined"

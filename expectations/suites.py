@@ -190,17 +190,17 @@ def build_partition_suite() -> gx.ExpectationSuite:
             meta=_meta("partition_readable", "readable", "the Parquet file(s) of the partition can be read"),
         )
     )
-    for rule, limit in (
-        ("quarantine_share_warning", share["warning_above"]),
-        ("quarantine_share_critical", share["critical_above"]),
+    for rule, limit, column in (
+        ("quarantine_share_warning", share["warning_above"], "quarantined_share"),
+        ("quarantine_share_critical", share["critical_above"], "quarantined_share_counted"),
     ):
         expectations.append(
             gxe.ExpectColumnValuesToBeBetween(
-                column="quarantined_share",
+                column=column,
                 min_value=0.0,
                 max_value=float(limit),
                 severity=_sev(rule),
-                meta=_meta(rule, "quarantined_share", f"at most {limit:.0%} of the rows quarantined"),
+                meta=_meta(rule, column, f"at most {limit:.0%} of the rows quarantined"),
             )
         )
     return _suite(PARTITION_SUITE, expectations)

@@ -74,8 +74,19 @@ def test_malformed_rows_beyond_threshold_fail_the_quarantine_share(validator, la
     result = land("passages", day, records)
     assert result.rows_quarantined == len(records) // 10
     report = validator.validate_partition("passages", SITE, day, "malformed")
-    assert failed(report, "critical") == {"quarantine_share_critical:quarantined_share"}
+    assert failed(report, "critical") == {"quarantine_share_critical:quarantined_share_counted"}
     assert failed(report, "warning") == {"quarantine_share_warning:quarantined_share"}
+
+
+def test_one_malformed_row_in_a_tiny_partition_only_warns(validator, land, registry):
+    """1 of 10 rows is over the critical share, but one bad row is no broken feed."""
+    day = dt.date(2026, 1, 5)
+    records = passages(registry.site(SITE).residents, day, seed=3)[:10]
+    records[0]["event_time"] = "2026-13-45 25:61"
+    assert land("passages", day, records).rows_quarantined == 1
+    report = validator.validate_partition("passages", SITE, day, "tiny")
+    assert "quarantine_share_critical:quarantined_share_counted" not in failed(report, "critical")
+    assert "quarantine_share_warning:quarantined_share" in failed(report, "warning")
 
 
 def test_malformed_rows_under_the_critical_threshold_only_warn(validator, land, registry):

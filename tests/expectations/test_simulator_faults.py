@@ -110,7 +110,7 @@ def test_malformed_rows_beyond_threshold_are_critical(world):
     truth = world.sim.control.truth(SITE, "passages", day.isoformat(), day.isoformat())
     report = world.validator.validate_partition("passages", SITE, day, "sim-malformed")
     assert failed(report) == {
-        ("quarantine_share_critical:quarantined_share", "critical"),
+        ("quarantine_share_critical:quarantined_share_counted", "critical"),
         ("quarantine_share_warning:quarantined_share", "warning"),
     }
     malformed = sum(1 for m in truth["malformed"] if m["day"] == day.isoformat())
