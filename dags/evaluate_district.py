@@ -22,7 +22,7 @@ import pendulum
 from airflow.sdk import Asset, AssetAny, dag, task
 from airflow.task.trigger_rule import TriggerRule
 
-from ingestion.orchestration import landing_asset_uri
+from ingestion.orchestration import landing_asset
 from ingestion.registry import load_registry
 
 SERVING_ASSET = Asset(name="serving_db", uri="serving://warehouse/serving.duckdb")
@@ -35,11 +35,7 @@ DEFAULT_ARGS = {
 
 
 def _landing_assets() -> list[Asset]:
-    return [
-        Asset(name=f"landing_{kind}_{site.site_id}", uri=landing_asset_uri(kind, site.site_id))
-        for site in load_registry().sites
-        for kind in site.sources
-    ]
+    return [landing_asset(kind, site.site_id) for site in load_registry().sites for kind in site.sources]
 
 
 @dag(

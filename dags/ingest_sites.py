@@ -19,9 +19,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pendulum
-from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, task
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
-from ingestion.orchestration import landing_asset_uri
+from ingestion.orchestration import landing_asset
 from ingestion.registry import Site, load_registry
 
 LOCAL_TZ = pendulum.timezone("Asia/Shanghai")
@@ -60,7 +60,7 @@ def build_ingest_dag(site: Site):
 
             @task(
                 task_id=f"land_{kind}",
-                outlets=[Asset(name=f"landing_{kind}_{site.site_id}", uri=landing_asset_uri(kind, site.site_id))],
+                outlets=[landing_asset(kind, site.site_id)],
             )
             def land(
                 kind: str = kind, data_interval_start=None, data_interval_end=None, run_id=None, params=None

@@ -25,6 +25,13 @@ def landing_asset_uri(kind: str, site_id: str) -> str:
     return f"landing://{kind}/site={site_id}"
 
 
+def landing_asset(kind: str, site_id: str):
+    """The Airflow Asset of one landed dataset: the ingest DAG's outlet, the evaluation's trigger."""
+    from airflow.sdk import Asset
+
+    return Asset(name=f"landing_{kind}_{site_id}", uri=landing_asset_uri(kind, site_id))
+
+
 def landing_asset_uris(registry: Registry | None = None, kinds: list[str] | None = None) -> list[str]:
     registry = registry or load_registry()
     return [
