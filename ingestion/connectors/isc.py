@@ -24,7 +24,7 @@ import httpx
 import orjson
 
 from ingestion.connectors import Unit
-from ingestion.connectors.windows import local_midnight, split_days
+from ingestion.connectors.windows import split_days, window_units
 from ingestion.http import FetchError, Retryable, RetryCounter, check_status, new_client
 from ingestion.mapping import ShapeMapping
 from ingestion.registry import IscConnection, Site
@@ -87,15 +87,7 @@ class IscConnector:
             window_days=int(self.settings.get("window_days", 1)),
             max_months=int(self.settings.get("max_window_months", 3)),
         )
-        return [
-            Unit(
-                day=end - dt.timedelta(days=1),
-                label=f"{start}..{end}",
-                start=local_midnight(start),
-                end=local_midnight(end),
-            )
-            for start, end in windows
-        ]
+        return window_units(windows)
 
     def _post(self, body: dict[str, Any]) -> dict[str, Any]:
         payload = orjson.dumps(body)

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from ingestion.connectors import Unit
-from ingestion.connectors.windows import local_midnight, split_days
+from ingestion.connectors.windows import split_days, window_units
 from ingestion.http import FetchError, Retryable, RetryCounter, check_status, new_client
 from ingestion.mapping import ShapeMapping
 from ingestion.registry import RestConnection, Site
@@ -48,15 +48,7 @@ class RestConnector:
             window_days=int(self.settings.get("window_days", 1)),
             max_days=int(self.settings.get("max_window_days", 31)),
         )
-        return [
-            Unit(
-                day=end - dt.timedelta(days=1),
-                label=f"{start}..{end}",
-                start=local_midnight(start),
-                end=local_midnight(end),
-            )
-            for start, end in windows
-        ]
+        return window_units(windows)
 
     def _fetch_token(self) -> str:
         response = self.client.post(

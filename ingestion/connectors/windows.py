@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from ingestion.connectors import Unit
 from ingestion.timeutil import LOCAL_TZ
 
 
@@ -55,3 +56,16 @@ def split_days(
 
 def local_midnight(day: dt.date) -> dt.datetime:
     return dt.datetime(day.year, day.month, day.day, tzinfo=LOCAL_TZ)
+
+
+def window_units(windows: list[tuple[dt.date, dt.date]]) -> list[Unit]:
+    """Query units for (start, end_exclusive) day windows, listed on their last day."""
+    return [
+        Unit(
+            day=end - dt.timedelta(days=1),
+            label=f"{start}..{end}",
+            start=local_midnight(start),
+            end=local_midnight(end),
+        )
+        for start, end in windows
+    ]
