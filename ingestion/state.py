@@ -10,8 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -52,6 +53,27 @@ create table if not exists watermarks (
 LOCK_WAIT_S = 120.0
 
 
+@contextmanager
+def open_state_db(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open a small state DuckDB file briefly, retrying while another process holds its lock."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + LOCK_WAIT_S
+    delay = 0.05
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as exc:  # another process holds the file
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
 @dataclass(frozen=True)
 class LoadFigures:
     rows_fetched: int = 0
@@ -70,23 +92,8 @@ class StateStore:
         with self._connect() as con:
             con.execute(_SCHEMA)
 
-    @contextmanager
-    def _connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        deadline = time.monotonic() + LOCK_WAIT_S
-        delay = 0.05
-        while True:
-            try:
-                con = duckdb.connect(str(self.path), read_only=read_only)
-                break
-            except duckdb.IOException as exc:  # another process holds the file
-                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                    raise
-                time.sleep(delay)
-                delay = min(delay * 2, 1.0)
-        try:
-            yield con
-        finally:
-            con.close()
+    def _connect(self, read_only: bool = False) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+        return open_state_db(self.path, read_only=read_only)
 
     def start(self, run_id: str, site_id: str, kind: str, shape: str, start: dt.date, end: dt.date) -> None:
         with self._connect() as con:
