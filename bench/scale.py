@@ -1,0 +1,258 @@
+"""Scale generator: simulator data for N sites x M days landed straight into a landing zone.
+
+The pilot has 10 sites; the district about 200. For the district sizes the 10 sites of
+config/pilots.yml are cycled into synthetic ones (new site_ids, names, streets), as an
+in-memory registry: config/ is never written. The simulator generates records for that
+registry (`World.generate`, no HTTP) and the ingestion package's writer lands them
+(bench/transform_data.py: high-volume kinds column-wise, the rest through `land_records`),
+together with the reference tables (landing/_reference) that describe the synthetic sites
+to dbt.
+
+Landed sizes are cached under bench/cache/ (git-ignored), keyed by the size and a hash of
+the code and config that shape the data; `materialize()` hard-links a cached landing zone
+into a fresh data directory (partitions are immutable and replaced by rename, so a run that
+re-lands a day never touches the cache). Examples:
+
+    .venv/bin/python -m bench.scale land quick                  # build (or reuse) the cache
+    .venv/bin/python -m bench.scale materialize district-month /tmp/h7/dm   # a data dir to build in
+    .venv/bin/python -m bench.scale list
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import yaml
+
+from bench.transform_data import LandedFigures, day_range, land_simulated, scaled_registry
+from ingestion.paths import DataPaths, data_paths
+from ingestion.pii import Pseudonymizer
+from ingestion.reference import export_reference
+from ingestion.registry import PROJECT_ROOT, Registry, load_registry, parse_registry
+
+CACHE_DIR = Path(os.environ.get("SMARTCOMM_BENCH_CACHE") or PROJECT_ROOT / "bench" / "cache")
+SEED = 7
+REGISTRY_FILE = "registry.yml"  # the (synthetic) registry a data dir was landed with; SMARTCOMM_REGISTRY points here
+# Config and code whose change changes the landed data (schema, records, pseudonyms): a size
+# cached before is stale. Bump CACHE_VERSION when district_registry() or the landing path changes.
+CACHE_VERSION = 1
+_SHAPING_FILES = (
+    "config/pilots.yml",
+    "config/kinds.yml",
+    "simulator/profiles.yml",
+    "simulator/world.py",
+    "ingestion/contract.py",
+    "ingestion/pii.py",
+)
+
+
+@dataclass(frozen=True)
+class Size:
+    """How much data: the first `sites` of the (district) registry over first..last local days."""
+
+    name: str
+    sites: int
+    first: dt.date
+    last: dt.date
+    scale: float = 1.0  # residents and device counts; 1.0 is the registry's real size
+
+    @property
+    def days(self) -> int:
+        return (self.last - self.first).days + 1
+
+    def key(self) -> str:
+        return f"{self.name}-{self.sites}s-{self.first:%Y%m%d}-{self.last:%Y%m%d}-x{self.scale:g}"
+
+
+MONTH = (dt.date(2026, 3, 1), dt.date(2026, 3, 31))  # a survey month (surveys run in March, June, ...)
+SIZES: dict[str, Size] = {
+    "quick": Size("quick", 10, dt.date(2026, 3, 1), dt.date(2026, 3, 7), scale=0.1),
+    "pilot-month": Size("pilot-month", 10, *MONTH),
+    "pilot-year": Size("pilot-year", 10, dt.date(2025, 4, 1), MONTH[1]),
+    "district50-month": Size("district50-month", 50, *MONTH),
+    "district-month": Size("district-month", 200, *MONTH),
+}
+
+
+def size(name: str) -> Size:
+    try:
+        return SIZES[name]
+    except KeyError:
+        raise KeyError(f"unknown size {name!r}; known: {', '.join(SIZES)}") from None
+
+
+def district_registry(n_sites: int, base: Registry | None = None) -> Registry:
+    """The pilot registry cycled to n_sites: site i >= 10 copies pilot i % 10 (profile, sizes,
+    sources) under a new site_id and name, on the streets in turn. Never written to config/."""
+    base = base or load_registry()
+    raw = base.model_dump(mode="json")
+    pilots, streets = raw["sites"], [s["street_id"] for s in raw["streets"]]
+    sites = [dict(s) for s in pilots[:n_sites]]
+    for i in range(len(pilots), n_sites):
+        template, copy = pilots[i % len(pilots)], i // len(pilots) + 1
+        sites.append(
+            {
+                **template,
+                "site_id": f"{template['site_id']}_{copy:02d}",
+                "name_zh": f"{template['name_zh']}{copy:02d}区",
+                "name_en": f"{template['name_en']} {copy:02d}",
+                "street_id": streets[i % len(streets)],
+                "sample": True,
+            }
+        )
+    raw["sites"] = sites
+    return parse_registry(raw, f"<district registry of {n_sites} sites>")
+
+
+def registry_for(size: Size) -> Registry:
+    registry = district_registry(size.sites)
+    return registry if size.scale == 1.0 else scaled_registry(registry, size.scale)
+
+
+def demo_pseudonymizer() -> Pseudonymizer:
+    """Pseudonyms keyed with the demo key of config/demo.env (what `make demo` lands with)."""
+    for line in (PROJECT_ROOT / "config" / "demo.env").read_text(encoding="utf-8").splitlines():
+        if line.startswith("SMARTCOMM_PSEUDONYM_KEY="):
+            return Pseudonymizer(line.split("=", 1)[1].strip())
+    raise RuntimeError("config/demo.env has no SMARTCOMM_PSEUDONYM_KEY")
+
+
+def shaping_hash() -> str:
+    digest = hashlib.sha256(f"v{CACHE_VERSION}".encode())
+    for name in _SHAPING_FILES:
+        path = PROJECT_ROOT / name
+        digest.update(name.encode())
+        digest.update(path.read_bytes() if path.exists() else b"-")
+    return digest.hexdigest()[:12]
+
+
+def write_registry(registry: Registry, root: Path) -> Path:
+    path = root / REGISTRY_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(registry.model_dump(mode="json"), allow_unicode=True), encoding="utf-8")
+    return path
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """One builder per cached size (two bench runs may start together)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@dataclass
+class Landed:
+    """A cached landed size: where it is and what it holds."""
+
+    size: Size
+    root: Path
+    rows: int
+    partitions: int
+    seconds: float  # time it took to land when it was built
+    reused: bool  # taken from the cache by this call
+
+    @property
+    def registry_file(self) -> Path:
+        return self.root / REGISTRY_FILE
+
+
+def land(size_: Size | str, cache_dir: Path | None = None, rebuild: bool = False) -> Landed:
+    """The size's landing zone in the cache, built once (through the ingestion writer)."""
+    from simulator import World  # only bench and tests reach the simulator's Python API
+
+    size_ = size(size_) if isinstance(size_, str) else size_
+    root = (cache_dir or CACHE_DIR) / f"{size_.key()}-{shaping_hash()}"
+    manifest = root / "manifest.json"
+    with _locked(root.parent / f"{root.name}.lock"):
+        if manifest.exists() and not rebuild:
+            info = json.loads(manifest.read_text())
+            return Landed(size_, root, info["rows"], info["partitions"], info["seconds"], reused=True)
+        shutil.rmtree(root, ignore_errors=True)
+        registry = registry_for(size_)
+        paths = data_paths(root)
+        started = time.perf_counter()
+        figures: LandedFigures = land_simulated(
+            World(seed=SEED, registry=registry),
+            registry,
+            day_range(size_.first, size_.last),
+            paths,
+            run_id=f"bench-{size_.name}",
+            pseudonymizer=demo_pseudonymizer(),
+        )
+        seconds = time.perf_counter() - started
+        write_registry(registry, root)
+        info = {"size": asdict(size_), "rows": figures.rows, "partitions": figures.partitions, "seconds": seconds}
+        manifest.write_text(json.dumps(info, default=str, indent=2))
+    return Landed(size_, root, figures.rows, figures.partitions, seconds, reused=False)
+
+
+def materialize(size_: Size | str, root: Path, cache_dir: Path | None = None) -> tuple[DataPaths, Registry]:
+    """A fresh data dir at root whose landing zone hard-links the cached size (copies if
+    hard links are impossible), with the size's registry at root/registry.yml."""
+    landed = land(size_, cache_dir)
+    paths = data_paths(root)
+    if paths.landing.exists():
+        shutil.rmtree(paths.landing)
+    paths.landing.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        shutil.copytree(landed.root / "landing", paths.landing, copy_function=os.link)
+    except OSError:  # another file system
+        shutil.rmtree(paths.landing, ignore_errors=True)
+        shutil.copytree(landed.root / "landing", paths.landing)
+    registry = registry_for(landed.size)
+    write_registry(registry, root)
+    export_reference(root, registry)  # a fresh file, not the cache's hard link
+    return paths, registry
+
+
+def registry_env(root: Path) -> dict[str, str]:
+    """Environment for a process (pipeline steps, dbt, GX) working on a materialized data dir."""
+    return {"SMARTCOMM_DATA_DIR": str(root), "SMARTCOMM_REGISTRY": str(root / REGISTRY_FILE)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Land simulator data at a bench size. Example: python -m bench.scale land pilot-year"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="the sizes")
+    p_land = sub.add_parser("land", help="build (or reuse) a size in the cache; prints its folder")
+    p_land.add_argument("size", choices=list(SIZES))
+    p_land.add_argument("--rebuild", action="store_true")
+    p_mat = sub.add_parser("materialize", help="a data dir whose landing zone links the cached size")
+    p_mat.add_argument("size", choices=list(SIZES))
+    p_mat.add_argument("root", type=Path)
+    args = parser.parse_args(argv)
+    if args.command == "list":
+        for s in SIZES.values():
+            print(f"{s.name:<18} {s.sites:>4} sites  {s.first}..{s.last} ({s.days} days)  scale {s.scale:g}")
+    elif args.command == "land":
+        landed = land(args.size, rebuild=args.rebuild)
+        state = "reused" if landed.reused else "built"
+        print(
+            f"{landed.root} ({state}: {landed.rows:,} rows, {landed.partitions:,} partitions, {landed.seconds:.1f} s)"
+        )
+    else:
+        paths, registry = materialize(args.size, args.root)
+        print(f"{paths.root}: {len(registry.sites)} sites; export SMARTCOMM_REGISTRY={paths.root / REGISTRY_FILE}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
