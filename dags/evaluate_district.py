@@ -5,7 +5,7 @@ Asset (`landing://<kind>/site=<site_id>`). Each run evaluates exactly the site-d
 since the last successful evaluation (read from the load audit), so queued or repeated
 triggers are cheap and a failed run is picked up again by the next one.
 
-    plan → validate_landing → export_reference → build_marts (dbt) → validate_marts
+    plan → check_freshness → validate_landing → export_reference → build_marts (dbt) → validate_marts
          → publish (serving.duckdb, atomically) → month_end_reports → finish
 
 A critical data-quality failure stops the chain before `publish`: the dashboards keep the
@@ -24,6 +24,7 @@ from airflow.task.trigger_rule import TriggerRule
 
 from ingestion.orchestration import landing_asset
 from ingestion.registry import load_registry
+from pipeline.alerts import on_task_failure
 
 SERVING_ASSET = Asset(name="serving_db", uri="serving://warehouse/serving.duckdb")
 DEFAULT_ARGS = {
@@ -31,6 +32,7 @@ DEFAULT_ARGS = {
     "retries": 1,
     "retry_delay": dt.timedelta(minutes=2),
     "execution_timeout": dt.timedelta(hours=2),
+    "on_failure_callback": on_task_failure,  # an alert record (pipeline/alerts.py)
 }
 
 
@@ -55,6 +57,13 @@ def evaluate_district():
         from pipeline import steps
 
         return steps.plan(run_id)
+
+    @task
+    def check_freshness() -> dict:
+        """Freshness SLA per site and kind: the `freshness` table, log lines and alerts; never blocks."""
+        from pipeline.freshness import check_freshness as check
+
+        return check()
 
     @task(retries=0)
     def validate_landing(planned: dict) -> dict:
@@ -107,6 +116,7 @@ def evaluate_district():
         return steps.publish_quality_only()
 
     planned = plan()
+    fresh = check_freshness()
     landing_ok = validate_landing(planned)
     reference = export_reference()
     built = build_marts(planned)
@@ -114,7 +124,7 @@ def evaluate_district():
     published = publish()
     reports = month_end_reports(planned)
     done = finish(planned)
-    landing_ok >> reference >> built >> marts_ok >> published >> reports >> done
+    planned >> fresh >> landing_ok >> reference >> built >> marts_ok >> published >> reports >> done
     [landing_ok, built, marts_ok] >> publish_quality_only(planned)
 
 

@@ -23,6 +23,7 @@ from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
 from ingestion.orchestration import landing_asset
 from ingestion.registry import Site, load_registry
+from pipeline.alerts import on_task_failure
 
 LOCAL_TZ = pendulum.timezone("Asia/Shanghai")
 DEFAULT_ARGS = {
@@ -31,6 +32,7 @@ DEFAULT_ARGS = {
     "retry_delay": dt.timedelta(minutes=5),
     "retry_exponential_backoff": True,
     "execution_timeout": dt.timedelta(hours=2),
+    "on_failure_callback": on_task_failure,  # an alert record (pipeline/alerts.py)
 }
 
 

@@ -15,7 +15,8 @@ import datetime as dt
 import importlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ create table if not exists alerts (
 """
 
 Hook = Callable[["Alert"], None]
+_data_root: ContextVar[Path | None] = ContextVar("alerts_data_root", default=None)
 
 
 @dataclass(frozen=True)
@@ -111,16 +113,32 @@ def raise_alerts(
             for row in con.execute(f"select key from alerts where key in ({placeholders})", list(batch)).fetchall()
         }
         new = [alert for key, alert in batch.items() if key not in seen]
+        if not new:
+            con.execute("rollback")
+            return []
         con.executemany(
             "insert into alerts (key, source, severity, site_id, title_zh, title_en, details, raised_at_utc)"
             " values (?, ?, ?, ?, ?, ?, ?, ?)",
             [[a.key, a.source, a.severity, a.site_id, a.title_zh, a.title_en, _json(a.details), now] for a in new],
         )
         con.execute("commit")
-    if not new:
-        return []
     specs = configured_hooks() if hooks is None else list(hooks)
     errors: dict[str, list[str]] = {}
+    token = _data_root.set(path.parent.parent)  # hooks write beside this state database
+    try:
+        _call_hooks(specs, new, errors)
+    finally:
+        _data_root.reset(token)
+    if errors:
+        with open_state_db(path) as con:
+            con.executemany(
+                "update alerts set hook_errors = ? where key = ?",
+                [["\n".join(lines), key] for key, lines in errors.items()],
+            )
+    return new
+
+
+def _call_hooks(specs: list[str], new: list[Alert], errors: dict[str, list[str]]) -> None:
     for spec in specs:
         try:
             hook = load_hook(spec)
@@ -135,13 +153,6 @@ def raise_alerts(
             except Exception as exc:
                 log.exception("alert hook %s failed on alert %s", spec, alert.key)
                 errors.setdefault(alert.key, []).append(f"{spec}: {type(exc).__name__}: {exc}")
-    if errors:
-        with open_state_db(path) as con:
-            con.executemany(
-                "update alerts set hook_errors = ? where key = ?",
-                [["\n".join(lines), key] for key, lines in errors.items()],
-            )
-    return new
 
 
 def recorded_alerts(state_db: Path | None = None) -> list[dict[str, Any]]:
@@ -179,7 +190,8 @@ def log_hook(alert: Alert) -> None:
 
 
 def alerts_file() -> Path:
-    return data_paths().root / "alerts" / "alerts.jsonl"
+    """<data dir>/alerts/alerts.jsonl, the data dir being that of the state database being written."""
+    return (_data_root.get() or data_paths().root) / "alerts" / "alerts.jsonl"
 
 
 def jsonl_hook(alert: Alert) -> None:
@@ -189,3 +201,41 @@ def jsonl_hook(alert: Alert) -> None:
     line = json.dumps({**asdict(alert), "raised_at_utc": _utc_now().isoformat()}, ensure_ascii=False, default=str)
     with path.open("a", encoding="utf-8") as out:
         out.write(line + "\n")
+
+
+def on_task_failure(context: Mapping[str, Any]) -> None:
+    """Airflow `on_failure_callback` (default_args of every DAG): one Alert(source='task_failure').
+
+    Called once a task has failed for good (retries exhausted). A critical data-quality
+    stop is reported as source 'quality'. Never raises: a broken alert must not hide the failure.
+    """
+    try:
+        ti = context.get("ti") or context.get("task_instance")
+        dag_id = str(getattr(ti, "dag_id", None) or getattr(context.get("dag"), "dag_id", "?"))
+        task_id = str(getattr(ti, "task_id", "?"))
+        run_id = str(getattr(ti, "run_id", None) or context.get("run_id") or "?")
+        error = context.get("exception")
+        quality = type(error).__name__ in ("DataQualityBlocked", "CriticalDataQualityError")
+        site_id = dag_id.removeprefix("ingest_") if dag_id.startswith("ingest_") else None
+        what_zh = "数据质量严重问题，未发布" if quality else "任务失败"
+        raise_alerts(
+            [
+                Alert(
+                    key=f"task_failure:{dag_id}:{run_id}:{task_id}",
+                    source="quality" if quality else "task_failure",
+                    severity="critical",
+                    site_id=site_id,
+                    title_zh=f"{what_zh}：{dag_id}.{task_id}",
+                    title_en=f"{'data quality blocked' if quality else 'task failed'}: {dag_id}.{task_id}",
+                    details={
+                        "dag_id": dag_id,
+                        "task_id": task_id,
+                        "run_id": run_id,
+                        "try_number": getattr(ti, "try_number", None),
+                        "error": f"{type(error).__name__}: {error}"[:2000] if error else None,
+                    },
+                )
+            ]
+        )
+    except Exception:
+        log.exception("could not record the task failure alert")
