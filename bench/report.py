@@ -301,3 +301,15 @@ def parse_emitted(stdout: str) -> list[Figure]:
         if line.startswith(FIGURES_MARK):
             figures.extend(Figure.from_dict(d) for d in json.loads(line[len(FIGURES_MARK) :]))
     return figures
+
+
+FIGURES_ENV = "BENCH_FIGURES"
+
+
+def save_figures(stage: str, figures: Sequence[Figure], extra: dict[str, Any] | None = None) -> Path:
+    """How a stage module hands its figures over: to $BENCH_FIGURES when the runner set it
+    (python -m bench), else bench/results/<stage>.json; also prints them as a table."""
+    target = Path(os.environ.get(FIGURES_ENV) or RESULTS_DIR / f"{stage}.json")
+    path = write_results(target, figures, stages={stage: {"status": "ok"}}, extra=extra, latest=False)
+    print_table(figures, title=f"bench: {stage}")
+    return path
