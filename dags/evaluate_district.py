@@ -6,7 +6,8 @@ since the last successful evaluation (read from the load audit), so queued or re
 triggers are cheap and a failed run is picked up again by the next one.
 
     plan → check_freshness → validate_landing → export_reference → build_marts (dbt) → validate_marts
-         → publish (serving.duckdb, atomically) → month_end_reports → finish
+         → early_warning (alerts for new high-severity warnings) → publish (serving.duckdb,
+           atomically) → month_end_reports → finish
 
 A critical data-quality failure stops the chain before `publish`: the dashboards keep the
 last good data, and `publish_quality_only` still publishes the data-quality results so
@@ -89,6 +90,13 @@ def evaluate_district():
 
         return steps.validate_marts(planned)
 
+    @task
+    def early_warning() -> dict:
+        """Alert once per new high-severity warning episode (fct_warnings, built by dbt)."""
+        from pipeline.warnings import early_warning as raise_warning_alerts
+
+        return raise_warning_alerts()
+
     @task(outlets=[SERVING_ASSET])
     def publish() -> dict:
         from pipeline import steps
@@ -121,10 +129,11 @@ def evaluate_district():
     reference = export_reference()
     built = build_marts(planned)
     marts_ok = validate_marts(planned)
+    warned = early_warning()
     published = publish()
     reports = month_end_reports(planned)
     done = finish(planned)
-    planned >> fresh >> landing_ok >> reference >> built >> marts_ok >> published >> reports >> done
+    planned >> fresh >> landing_ok >> reference >> built >> marts_ok >> warned >> published >> reports >> done
     [landing_ok, built, marts_ok] >> publish_quality_only(planned)
 
 
