@@ -1,153 +1,247 @@
 """Benchmark of the dbt transform against the floor, all measured in one run.
 
-For each volume (10 sites x 1 month, 10 sites x 12 months of simulator data, full-size
-registry) it lands the data (column-wise, bench/transform_data.py), then times:
+For each size (bench/scale.py: quick, pilot-month, pilot-year, district-month) it takes the
+landed data from the scale generator's cache, then times:
 
-- floor: DuckDB alone scanning every landed Parquet column once (one query per kind);
-- build: `dbt build` on a fresh warehouse (seeds, models, data tests, unit tests);
-- incremental (days given): one local day re-landed for every site and kind, then
-  `dbt build` with `landing_days=[that day]` (what the pipeline does);
-- incremental (detected): the same re-landing, with the changed days found by dbt itself.
+- floor: one hand-written DuckDB query over the landed Parquet computing the monthly counts
+  and durations the marts need (bench/transform_floor.sql); the bench checks that it agrees
+  with the warehouse's indicator_values, so the floor computes the same thing;
+- fixed cost: `dbt build` on an empty landing zone (only the registry's reference tables):
+  start-up, parse, seeds, every node, data and unit tests on no data;
+- full build: `dbt build` on a fresh warehouse;
+- one new day: one local day re-landed for every site and kind (a new run id), then
+  `dbt build` with `landing_days=[that day]` (what the pipeline does every day);
+- copy: DuckDB copying the landed rows of the row-level facts into a table (what
+  materializing fct_passages & co. costs by itself; reported, no target).
 
-Ratios are against the floor measured in the same run. Example:
+Targets (issue 9): (full build - fixed cost) <= 3x the floor; one new day < 0.1x the full
+build. Every dbt invocation runs as a child process (`python -m dbt_project.run`), so its
+peak RSS is its own. Each figure is the median of --repeat runs. Examples:
 
-    .venv/bin/python -m bench.transform --months 1 12 --out bench/results/transform.json
+    .venv/bin/python -m bench.transform --quick                        # CI smoke (make bench-quick)
+    .venv/bin/python -m bench.transform --sizes pilot-month --repeat 3
+    .venv/bin/python -m bench.transform --sizes pilot-month pilot-year district-month
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import duckdb
 
-from bench.transform_data import day_range, land_fast, registry_kinds
-from dbt_project.run import build
-from ingestion.contract import contract
-from ingestion.paths import data_paths
-from ingestion.registry import PROJECT_ROOT, load_registry
+from bench.report import Figure, median, run_child, save_figures
+from bench.scale import SEED, demo_pseudonymizer, materialize, registry_env, size
+from bench.transform_data import land_fast
+from ingestion.paths import DataPaths, data_paths
+from ingestion.reference import export_reference
+from ingestion.registry import PROJECT_ROOT
 
-LAST_DAY = dt.date(2026, 3, 31)
-
-
-def _months_back(last_day: dt.date, months: int) -> dt.date:
-    year, month = last_day.year, last_day.month - months + 1
-    while month <= 0:
-        month += 12
-        year -= 1
-    return dt.date(year, month, 1)
+STAGE = "transform"
+FLOOR_SQL = Path(__file__).with_name("transform_floor.sql")
+COPIED_KINDS = ("passages", "device_status", "alerts", "fire_alarms", "service_cases")  # the incremental facts
+MONTHS_TO_SIZE = {1: "pilot-month", 12: "pilot-year"}  # the former --months argument
 
 
-def _load_demo_env() -> None:
-    for line in (PROJECT_ROOT / "config" / "demo.env").read_text(encoding="utf-8").splitlines():
-        if line.strip() and not line.startswith("#") and "=" in line:
-            name, value = line.split("=", 1)
-            os.environ.setdefault(name.strip(), value.strip())
+def floor_query(landing: Path) -> str:
+    return FLOOR_SQL.read_text(encoding="utf-8").replace("{landing}", str(landing))
 
 
-def scan_floor(landing: Path, kinds: list[str]) -> tuple[float, int]:
-    """Seconds for DuckDB to read every column of every landed file once, and the rows read."""
-    rows = 0
-    start = time.perf_counter()
+def time_floor(landing: Path) -> tuple[float, list[tuple]]:
+    """Seconds for the floor query, and its rows (site_id, month, passages, contact_free)."""
+    started = time.perf_counter()
     with duckdb.connect() as con:
-        for kind in kinds:
-            columns = [*contract(kind).schema.names]
-            counts = ", ".join(f'count("{c}")' for c in columns)
-            pattern = landing / kind / "*" / "*" / "*.parquet"
-            rows += con.execute(
-                f"select count(*), {counts} from read_parquet('{pattern}', union_by_name = true)"
-            ).fetchone()[0]
-    return time.perf_counter() - start, rows
+        rows = con.execute(
+            f"select site_id, cast(month as date), passages, contact_free from ({floor_query(landing)})"
+        ).fetchall()
+    return time.perf_counter() - started, rows
 
 
-def measure(months: int, work_dir: Path, seed: int = 7) -> dict:
-    from simulator import World  # only the benchmark and tests reach the simulator's Python API
-
-    registry = load_registry()
-    first_day = _months_back(LAST_DAY, months)
-    days = day_range(first_day, LAST_DAY)
-    paths = data_paths(work_dir / f"months_{months}")
-    if paths.root.exists():
-        shutil.rmtree(paths.root)
-    world = World(seed=seed, registry=registry)
-
+def time_copy(landing: Path, work: Path) -> float:
+    """Seconds for DuckDB to copy the landed rows of the incremental facts into a new database."""
+    target = work / "copy.duckdb"
+    target.unlink(missing_ok=True)
     started = time.perf_counter()
-    landed = land_fast(world, registry, days, paths, run_id=f"bench-{months}m-1")
-    land_seconds = time.perf_counter() - started
+    with duckdb.connect(str(target)) as con:
+        con.execute("set preserve_insertion_order = false")
+        for kind in COPIED_KINDS:
+            con.execute(f"create table {kind} as select * from read_parquet('{landing}/{kind}/*/*/*.parquet')")
+    seconds = time.perf_counter() - started
+    target.unlink(missing_ok=True)
+    return seconds
 
-    floor_seconds, floor_rows = scan_floor(paths.landing, registry_kinds(registry))
 
-    started = time.perf_counter()
-    build(paths.root)
-    build_seconds = time.perf_counter() - started
+def dbt_build(root: Path, days: list[str] | None = None) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of `python -m dbt_project.run build` in a child process."""
+    argv = [sys.executable, "-m", "dbt_project.run", "build", "--data-dir", str(root)]
+    if days:
+        argv += ["--days", ",".join(days)]
+    env = {**os.environ, **registry_env(root), "PYTHONPATH": str(PROJECT_ROOT), "DO_NOT_TRACK": "1"}
+    run = run_child(argv, env=env, cwd=PROJECT_ROOT)
+    if run.returncode != 0:
+        raise RuntimeError(f"dbt build failed in {root}:\n{run.stdout[-3000:]}\n{run.stderr[-2000:]}")
+    return run.seconds, run.peak_rss_mib
 
-    changed_day = days[len(days) // 2]
-    land_fast(world, registry, [changed_day], paths, run_id=f"bench-{months}m-2")
-    started = time.perf_counter()
-    build(paths.root, landing_days=[changed_day.isoformat()])
-    incremental_given_seconds = time.perf_counter() - started
 
-    land_fast(world, registry, [changed_day], paths, run_id=f"bench-{months}m-3")
-    started = time.perf_counter()
-    build(paths.root)
-    incremental_detected_seconds = time.perf_counter() - started
-
+def check_floor_agrees(paths: DataPaths, floor_rows: list[tuple]) -> None:
+    """The floor must compute what the marts compute: passages and contact-free counts per site-month."""
     with duckdb.connect(str(paths.warehouse_db), read_only=True) as con:
-        fact_rows = con.execute("select count(*) from fct_passages").fetchone()[0]
-        duplicates = con.execute("select count(*) - count(distinct site_id || event_id) from fct_passages").fetchone()[
+        marts = con.execute(
+            "select site_id, month, denominator, numerator from indicator_values "
+            "where indicator_id = 'contact_free_passage_share' and site_id <> 'district' and denominator > 0"
+        ).fetchall()
+        duplicates = con.execute("select count(*) - count(distinct (site_id, event_id)) from fct_passages").fetchone()[
             0
         ]
-    warehouse_mb = paths.warehouse_db.stat().st_size / 1e6
-    landing_mb = sum(p.stat().st_size for p in paths.landing.rglob("*.parquet")) / 1e6
-    shutil.rmtree(paths.root, ignore_errors=True)
-    return {
-        "months": months,
-        "sites": len(registry.sites),
-        "days": len(days),
-        "landed_rows": landed.rows,
-        "landed_partitions": landed.partitions,
-        "landing_mb": round(landing_mb, 1),
-        "warehouse_mb": round(warehouse_mb, 1),
-        "fct_passages_rows": fact_rows,
-        "fct_passages_duplicates": duplicates,
-        "land_seconds": round(land_seconds, 2),
-        "floor_scan_seconds": round(floor_seconds, 3),
-        "floor_rows": floor_rows,
-        "dbt_build_seconds": round(build_seconds, 2),
-        "incremental_day_given_seconds": round(incremental_given_seconds, 2),
-        "incremental_day_detected_seconds": round(incremental_detected_seconds, 2),
-        "build_vs_floor": round(build_seconds / floor_seconds, 1),
-        "incremental_given_vs_floor": round(incremental_given_seconds / floor_seconds, 1),
-        "incremental_detected_vs_floor": round(incremental_detected_seconds / floor_seconds, 1),
-    }
+    floor = {(s, m): (int(p), int(c)) for s, m, p, c in floor_rows if p}
+    built = {(s, m): (int(p), int(c)) for s, m, p, c in marts}
+    if floor != built:
+        diff = sorted(set(floor.items()) ^ set(built.items()))[:5]
+        raise AssertionError(f"the floor and indicator_values disagree on passages per site-month: {diff}")
+    if duplicates:
+        raise AssertionError(f"fct_passages holds {duplicates} duplicate (site_id, event_id) after the runs")
+
+
+def measure(size_name: str, work: Path, repeat: int, with_copy: bool) -> list[Figure]:
+    """Every figure of one size; the scratch data dirs live under work/ and are removed after."""
+    from simulator import World  # only the benchmark and tests reach the simulator's Python API
+
+    bench_size = size(size_name)
+    root = work / size_name
+    shutil.rmtree(root, ignore_errors=True)
+    paths, registry = materialize(bench_size, root)
+
+    floor_runs = [time_floor(paths.landing) for _ in range(repeat)]
+    floor = median(seconds for seconds, _ in floor_runs)
+
+    empty = data_paths(work / f"{size_name}-empty")
+    shutil.rmtree(empty.root, ignore_errors=True)
+    export_reference(empty.root, registry)
+    fixed_runs = []
+    for _ in range(repeat):
+        shutil.rmtree(empty.warehouse_dir, ignore_errors=True)
+        fixed_runs.append(dbt_build(empty.root))
+    fixed = median(seconds for seconds, _ in fixed_runs)
+    shutil.rmtree(empty.root, ignore_errors=True)
+
+    full_runs = []
+    for _ in range(repeat):
+        shutil.rmtree(paths.warehouse_dir, ignore_errors=True)
+        full_runs.append(dbt_build(paths.root))
+    full = median(seconds for seconds, _ in full_runs)
+
+    world = World(seed=SEED, registry=registry)
+    day = bench_size.first + dt.timedelta(days=bench_size.days // 2)
+    pseudonymizer = demo_pseudonymizer()
+    day_runs = []
+    for attempt in range(repeat):
+        land_fast(world, registry, [day], paths, run_id=f"bench-{size_name}-day-{attempt}", pseudonymizer=pseudonymizer)
+        day_runs.append(dbt_build(paths.root, [day.isoformat()]))
+    one_day = median(seconds for seconds, _ in day_runs)
+    check_floor_agrees(paths, floor_runs[-1][1])
+
+    label = f"{bench_size.sites} sites x {bench_size.days} days"
+    variable_ratio = (full - fixed) / floor
+    day_ratio = one_day / full
+    figures = [
+        Figure(STAGE, "floor: monthly counts in one DuckDB query", size_name, floor, "s", repeats=repeat),
+        Figure(
+            STAGE,
+            "dbt fixed cost (empty landing zone)",
+            size_name,
+            fixed,
+            "s",
+            peak_rss_mib=max(rss for _, rss in fixed_runs),
+            repeats=repeat,
+        ),
+        Figure(
+            STAGE,
+            f"dbt build, full ({label}); ratio = (build - fixed) / floor",
+            size_name,
+            full,
+            "s",
+            baseline="floor",
+            baseline_value=floor,
+            ratio=variable_ratio,
+            target="<= 3x floor after fixed cost",
+            meets=variable_ratio <= 3,
+            peak_rss_mib=max(rss for _, rss in full_runs),
+            repeats=repeat,
+        ),
+        Figure(
+            STAGE,
+            "dbt build, one new day",
+            size_name,
+            one_day,
+            "s",
+            baseline="full build",
+            baseline_value=full,
+            ratio=day_ratio,
+            target="< 0.1x full build",
+            meets=day_ratio < 0.1,
+            peak_rss_mib=max(rss for _, rss in day_runs),
+            repeats=repeat,
+        ),
+    ]
+    if with_copy:
+        copy = median(time_copy(paths.landing, work) for _ in range(repeat))
+        figures.append(
+            Figure(
+                STAGE,
+                "copy: landed fact rows into a DuckDB table",
+                size_name,
+                copy,
+                "s",
+                baseline="floor",
+                baseline_value=floor,
+                repeats=repeat,
+            )
+        )
+    shutil.rmtree(root, ignore_errors=True)
+    return figures
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description="Time dbt build, a one-day incremental update and the Parquet scan floor. "
-        "Example: python -m bench.transform --months 1 12 --out bench/results/transform.json"
+        description="Time dbt build (fixed cost, full, one new day) against a hand-written DuckDB floor. "
+        "Example: python -m bench.transform --sizes pilot-month --repeat 3"
     )
-    parser.add_argument("--months", type=int, nargs="+", default=[1, 12], help="volumes to measure, in months")
+    parser.add_argument("--sizes", nargs="+", default=None, help="bench/scale.py sizes (default pilot-month)")
+    parser.add_argument(
+        "--months", type=int, nargs="+", default=None, help="former form: 1 = pilot-month, 12 = pilot-year"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=None, help="runs per figure, median reported (default 3; quick 1)"
+    )
+    parser.add_argument("--quick", action="store_true", help="CI smoke: the quick size, one run each, no copy figure")
+    parser.add_argument("--no-copy", action="store_true", help="skip the copy figure")
     parser.add_argument("--work-dir", default=None, help="scratch directory (default: a temporary one)")
-    parser.add_argument("--out", default=None, help="write the results as JSON here")
+    parser.add_argument("--out", default=None, help="also write the figures here (JSON)")
     args = parser.parse_args(argv)
-    _load_demo_env()
-    work_dir = Path(args.work_dir or tempfile.mkdtemp(prefix="bench-transform-"))
-    results = []
-    for months in args.months:
-        result = measure(months, work_dir)
-        results.append(result)
-        print(json.dumps(result), flush=True)
+    if args.quick:
+        sizes, repeat = ["quick"], args.repeat or 1
+    else:
+        sizes = args.sizes or [MONTHS_TO_SIZE[m] for m in args.months or []] or ["pilot-month"]
+        repeat = args.repeat or 3
+    work = Path(args.work_dir or tempfile.mkdtemp(prefix="bench-transform-"))
+    figures: list[Figure] = []
+    try:
+        for name in sizes:
+            figures += measure(name, work, repeat, with_copy=not (args.quick or args.no_copy))
+    finally:
+        if not args.work_dir:
+            shutil.rmtree(work, ignore_errors=True)
     if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"cpu_count": os.cpu_count(), "results": results}, indent=2), encoding="utf-8")
+        from bench.report import write_results
+
+        write_results(args.out, figures, stages={STAGE: {"status": "ok"}}, latest=False)
+    save_figures(STAGE, figures)
     return 0
 
 

@@ -50,8 +50,12 @@ def run_dbt(
     data_dir: Path | str | None = None,
     check: bool = True,
     project_dir: Path | str = PROJECT_DIR,
+    landing_days: Iterable[str] | None = None,
 ):
-    """Invoke `dbt <command...>` on the project against the data directory; return dbt's result."""
+    """Invoke `dbt <command...>` on the project against the data directory; return dbt's result.
+    `landing_days` reaches the models as $SMARTCOMM_LANDING_DAYS, read only while executing
+    (macros/incremental.sql): a `--vars` value that changes every day would make dbt parse
+    the whole project again on every daily run; the environment does not."""
     from dbt.cli.main import dbtRunner
 
     paths = data_paths(data_dir)
@@ -68,7 +72,11 @@ def run_dbt(
         "--log-path",
         str(state_dir / "logs"),
     ]
-    env = {"SMARTCOMM_DATA_DIR": str(paths.root), "DO_NOT_TRACK": "1"}
+    env = {
+        "SMARTCOMM_DATA_DIR": str(paths.root),
+        "DO_NOT_TRACK": "1",
+        "SMARTCOMM_LANDING_DAYS": ",".join(str(day) for day in landing_days or ()),
+    }
     with _RUN_LOCK, _environment(env):
         try:
             result = dbtRunner().invoke(args)
@@ -107,16 +115,17 @@ def build(
     full_refresh: bool = False,
 ):
     """`dbt build`: seeds, models, data tests and unit tests. `landing_days` limits the
-    incremental facts to those local days (otherwise they find changed days themselves)."""
+    incremental facts, and the data tests on them, to those local days (otherwise they find
+    changed days themselves and test every row); such a daily run skips the unit tests,
+    which check the models' logic, not the data (every full build runs them)."""
     command = ["build"]
     if landing_days:
-        days = ",".join(str(day) for day in landing_days)
-        command += ["--vars", f"{{landing_days: '{days}'}}"]
+        command += ["--exclude-resource-type", "unit_test"]
     if select:
         command += ["--select", select]
     if full_refresh:
         command.append("--full-refresh")
-    return run_dbt(command, data_dir)
+    return run_dbt(command, data_dir, landing_days=landing_days)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,9 +24,31 @@
 {%- endmacro %}
 
 
-{% macro changed_landing_days(upstream) -%}
-  {%- set requested = var('landing_days', []) -%}
+{#- The local days the run names (a list or 'YYYY-MM-DD,...'): var('landing_days'), else
+    $SMARTCOMM_LANDING_DAYS (what dbt_project.run passes: an environment value read only
+    while executing does not make dbt re-parse the project); [] if none. -#}
+{% macro requested_landing_days() -%}
+  {%- if not execute -%}{{ return([]) }}{%- endif -%}
+  {%- set requested = var('landing_days', []) or env_var('SMARTCOMM_LANDING_DAYS', '') -%}
   {%- if requested is string -%}{%- set requested = requested.split(',') if requested else [] -%}{%- endif -%}
+  {{ return(requested | map('trim') | reject('equalto', '') | list) }}
+{%- endmacro %}
+
+
+{#- `cast('d1' as date), ...` for an `in (...)` list (a never-true null for no days). -#}
+{% macro landing_day_literals(days) -%}
+  {%- if days | length == 0 -%}
+    cast(null as date)
+  {%- else -%}
+    {%- for day in days -%}
+      cast('{{ day | trim }}' as date){{ ', ' if not loop.last }}
+    {%- endfor -%}
+  {%- endif -%}
+{%- endmacro %}
+
+
+{% macro changed_landing_days(upstream) -%}
+  {%- set requested = requested_landing_days() -%}
   {%- if requested | length > 0 -%}
     {%- set days = requested -%}
   {%- elif execute -%}
@@ -50,11 +72,45 @@
   {%- else -%}
     {%- set days = [] -%}
   {%- endif -%}
-  {%- if days | length == 0 -%}
-    cast(null as date)
-  {%- else -%}
-    {%- for day in days -%}
-      cast('{{ day | trim }}' as date){{ ', ' if not loop.last }}
-    {%- endfor -%}
+  {{- landing_day_literals(days) -}}
+{%- endmacro %}
+
+
+{#-
+  Data tests on a landing-day fact (an incremental model keyed by landing_date) check only
+  the days the run rebuilt when it names them (var('landing_days'), the pipeline's daily
+  run): the other days were tested when they were built and have not changed. A full build,
+  --full-refresh or a run that detects its days itself tests every row. The grain test
+  `unique_combination` checks the rebuilt days' keys against the whole table instead.
+-#}
+{% macro rebuilt_landing_days(relation) -%}
+  {%- set days = requested_landing_days() -%}
+  {%- if not execute or flags.FULL_REFRESH or days | length == 0 or relation is string -%}
+    {{ return([]) }}
   {%- endif -%}
+  {%- set node = graph.nodes.values()
+      | selectattr('resource_type', 'equalto', 'model')
+      | selectattr('alias', 'equalto', relation.identifier)
+      | selectattr('schema', 'equalto', relation.schema)
+      | first -%}
+  {%- if node and node.config.materialized == 'incremental'
+        and (node.config.unique_key == 'landing_date' or 'landing_date' in (node.config.partition_by or [])) -%}
+    {{ return(days) }}
+  {%- endif -%}
+  {{ return([]) }}
+{%- endmacro %}
+
+
+{#- dbt's hook for a data test's `where` config, extended with the rebuilt-days scope above. -#}
+{% macro default__get_where_subquery(relation) -%}
+  {%- set where = config.get('where', '') -%}
+  {%- set test_name = (model.get('test_metadata') or {}).get('name') -%}
+  {%- set days = rebuilt_landing_days(relation) if test_name != 'unique_combination' else [] -%}
+  {%- set conditions = [] -%}
+  {%- if where -%}{%- do conditions.append('(' ~ where ~ ')') -%}{%- endif -%}
+  {%- if days | length > 0 -%}{%- do conditions.append('landing_date in (' ~ landing_day_literals(days) ~ ')') -%}{%- endif -%}
+  {%- if conditions -%}
+    {%- do return('(select * from ' ~ relation ~ ' where ' ~ conditions | join(' and ') ~ ') dbt_subquery') -%}
+  {%- endif -%}
+  {%- do return(relation) -%}
 {%- endmacro %}

@@ -46,15 +46,28 @@
 
 {#- One row per landed partition file: kind, site_id, landing_date, file_path, rows_landed
     (from the Parquet footer, no data read). The data-timeliness indicator counts these:
-    an empty file still proves the source-day was delivered. -#}
-{% macro landing_partition_files() -%}
-  {{ return(adapter.dispatch('landing_partition_files')()) }}
+    an empty file still proves the source-day was delivered. `days`: only the files of
+    those local days (an incremental run); none: every file. -#}
+{% macro landing_partition_files(days=none) -%}
+  {{ return(adapter.dispatch('landing_partition_files')(days)) }}
 {%- endmacro %}
 
-{% macro duckdb__landing_partition_files() -%}
-  {%- set pattern = landing_root() ~ '/*/site=*/date=*/*.parquet' -%}
+{% macro duckdb__landing_partition_files(days=none) -%}
+  {%- set root = landing_root() -%}
+  {%- set patterns = [root ~ '/*/site=*/date=*/*.parquet'] if days is none else [] -%}
+  {%- for day in days or [] -%}
+    {%- do patterns.append(root ~ '/*/site=*/date=' ~ (day | trim) ~ '/*.parquet') -%}
+  {%- endfor -%}
   {%- set path_regex = '/([^/]+)/site=([^/]+)/date=([0-9-]+)/[^/]+$' -%}
-  {%- if execute and run_query("select count(*) from glob('" ~ pattern ~ "')").columns[0].values()[0] == 0 -%}
+  {%- set found = [] -%}
+  {%- if execute -%}
+    {%- for pattern in patterns -%}
+      {%- if run_query("select count(*) from glob('" ~ pattern ~ "')").columns[0].values()[0] > 0 -%}
+        {%- do found.append("'" ~ pattern ~ "'") -%}
+      {%- endif -%}
+    {%- endfor -%}
+  {%- endif -%}
+  {%- if found | length == 0 -%}
     (select cast(null as varchar) as kind, cast(null as varchar) as site_id, cast(null as date) as landing_date,
             cast(null as varchar) as file_path, cast(null as bigint) as rows_landed where 1 = 0)
   {%- else -%}
@@ -64,6 +77,6 @@
         cast(regexp_extract(file_name, '{{ path_regex }}', 3) as date) as landing_date,
         file_name as file_path,
         cast(num_rows as bigint) as rows_landed
-     from parquet_file_metadata('{{ pattern }}'))
+     from parquet_file_metadata([{{ found | join(', ') }}]))
   {%- endif -%}
 {%- endmacro %}

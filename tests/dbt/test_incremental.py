@@ -124,3 +124,22 @@ def test_relanded_day_replaces_its_rows_and_reruns_never_duplicate(sparse) -> No
     assert per_day() == {"2026-01-30": 3, "2026-01-31": 1, "2026-02-01": 2}
     assert _rows(sparse, "select count(*) - count(distinct event_id) from fct_passages") == [(0,)]
     assert _rows(sparse, "select distinct _run_id from fct_passages where landing_date = '2026-02-01'") == [("run-3",)]
+
+
+def test_a_named_day_is_tested_alone_but_its_keys_against_every_day(sparse) -> None:
+    """The pipeline's daily build tests only the days it rebuilt (macros/incremental.sql);
+    the grain test still counts a rebuilt key over the whole fact, so a duplicate of an
+    older day's event fails the build."""
+    from dbt_project.run import DbtRunError
+
+    records = [_passage("last-jan", LAST_SECOND_OF_JANUARY_MS), _passage("a0", LAST_SECOND_OF_JANUARY_MS - 60_000)]
+    _land(sparse, "2026-01-31", records, "run-4")
+    with pytest.raises(DbtRunError, match="unique_combination_fct_passages_site_id__event_id"):
+        build(sparse.root, landing_days=["2026-01-31"], select="fct_passages")
+    compiled = sparse.warehouse_dir / "dbt" / "target" / "compiled" / "smartcomm" / "models" / "marts" / "core"
+    accepted = next(compiled.rglob("accepted_values_fct_passages_direction*.sql")).read_text(encoding="utf-8")
+    assert "landing_date in (cast('2026-01-31' as date))" in accepted
+
+    _land(sparse, "2026-01-31", records[:1], "run-5")  # the vendor fixes the day: the build passes again
+    build(sparse.root, landing_days=["2026-01-31"], select="fct_passages")
+    assert _rows(sparse, "select count(*) - count(distinct event_id) from fct_passages") == [(0,)]

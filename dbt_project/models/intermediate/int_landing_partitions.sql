@@ -1,4 +1,10 @@
--- One row per landed partition file of a source kind (the landing zone's file list).
+-- One row per landed partition file of a source kind (the landing zone's file list). A
+-- table, incremental by local day like the facts: a daily run reads only the footers of
+-- the days it names (var landing_days); otherwise every footer is read again.
 -- depends_on: {{ source('reference', 'site_sources') }}
-select * from {{ landing_partition_files() }}
+{{ landing_day_fact_config() }}
+
+{%- set days = requested_landing_days() if is_incremental() and requested_landing_days() | length > 0 else none %}
+
+select * from {{ landing_partition_files(days) }}
 where kind not like '\_%' escape '\'
