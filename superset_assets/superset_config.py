@@ -77,6 +77,12 @@ DATA_CACHE_CONFIG = {
     "CACHE_THRESHOLD": 5000,
 }
 
+# The action log goes to <home>/events.jsonl, not to a committed SQLite row per request:
+# those commits were most of a cached chart request's time (see event_log.py).
+from superset_assets.event_log import FileEventLogger  # noqa: E402 (needs the sys.path entry above)
+
+EVENT_LOGGER = FileEventLogger(SUPERSET_HOME / "events.jsonl")
+
 # The serving database is a local DuckDB file; Superset's default guard against
 # file-based databases must allow it (it is opened read-only).
 PREVENT_UNSAFE_DB_CONNECTIONS = False
