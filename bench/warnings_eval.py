@@ -1,0 +1,315 @@
+"""Early warning against the simulator's labelled anomaly episodes: precision, recall, delay.
+
+Lands a window of every site (registry scaled, generator API, no HTTP) plus the baseline
+warm-up weeks before it, runs `dbt build`, then compares `fct_warnings` with
+`World.episodes`. A warning is true when it overlaps an episode of a type it can explain
+(config/warnings.yml `evaluation`); an episode is found when such a warning overlaps it;
+the delay is the warning's `detected_at` (the end of the hour that confirmed it) minus the
+episode's start. With `--anomalies 0` (a quiet world) every warning is a false alarm:
+the figure to watch is warnings per site per month.
+
+    python -m bench.warnings_eval --start 2026-04-01 --end 2026-06-30 --anomalies 8
+    python -m bench.warnings_eval --start 2026-04-01 --end 2026-06-30 --anomalies 0 --json out.json
+
+Prints one table (per episode type and per warning kind) and writes the JSON figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import statistics
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import yaml
+
+from bench.transform_data import day_range, land_simulated, scaled_registry
+from ingestion.paths import DataPaths, data_paths
+from ingestion.registry import PROJECT_ROOT, Registry, load_registry, parse_registry
+
+WARNINGS_CONFIG = PROJECT_ROOT / "config" / "warnings.yml"
+RESULTS = PROJECT_ROOT / "bench" / "results"
+WARM_UP_DAYS = 28  # the baseline's trailing weeks (dbt var warning_baseline_weeks = 4)
+# The kinds the detectors read; the others are not landed (the episodes do not depend on them).
+WARNING_KINDS = ("passages", "alerts", "fire_alarms", "device_status", "service_cases")
+# The warning models and everything upstream of them (not the ratings).
+WARNING_MODELS = "+fct_warnings +fct_warning_series +fct_forecasts"
+
+
+def evaluation_config() -> dict[str, Any]:
+    return yaml.safe_load(WARNINGS_CONFIG.read_text(encoding="utf-8"))["evaluation"]
+
+
+@dataclass
+class Window:
+    start: dt.date  # first evaluated local day
+    end: dt.date  # last evaluated local day (inclusive)
+
+    @property
+    def lo(self) -> dt.datetime:
+        return dt.datetime.combine(self.start, dt.time())
+
+    @property
+    def hi(self) -> dt.datetime:
+        return dt.datetime.combine(self.end + dt.timedelta(days=1), dt.time())
+
+    @property
+    def months(self) -> float:
+        return ((self.end - self.start).days + 1) / (365.25 / 12)
+
+
+def warning_registry(scale: float = 0.1) -> Registry:
+    """The pilot registry scaled like the dbt tests, each site keeping only WARNING_KINDS."""
+    raw = scaled_registry(load_registry(), scale).model_dump(mode="json")
+    for site in raw["sites"]:
+        site["sources"] = {kind: source for kind, source in site["sources"].items() if kind in WARNING_KINDS}
+    return parse_registry(raw, f"<warning kinds, registry scaled by {scale}>")
+
+
+def warning_world(anomalies: int, scale: float = 0.1, seed: int = 7) -> tuple[Registry, Any]:
+    from simulator import World
+
+    registry = warning_registry(scale)
+    return registry, World(seed=seed, registry=registry, anomalies_per_quarter=anomalies)
+
+
+def land_days(paths: DataPaths, registry: Registry, world: Any, days: list[dt.date], run_id: str) -> None:
+    from tests.dbt.conftest import demo_pseudonymizer
+
+    land_simulated(world, registry, days, paths, run_id=run_id, pseudonymizer=demo_pseudonymizer())
+
+
+def land_window(
+    paths: DataPaths, window: Window, anomalies: int, scale: float = 0.1, seed: int = 7
+) -> tuple[Registry, Any]:
+    """Land the window and its warm-up weeks for every site; return (registry, world)."""
+    registry, world = warning_world(anomalies, scale, seed)
+    days = day_range(window.start - dt.timedelta(days=WARM_UP_DAYS), window.end)
+    land_days(paths, registry, world, days, "warnings-eval")
+    return registry, world
+
+
+def build_warnings(paths: DataPaths, landing_days: list[str] | None = None):
+    """`dbt build` of the warning models and their upstream (tests that also need other marts
+    are left out); returns dbt's result."""
+    from dbt_project.run import run_dbt
+
+    command = ["build", "--select", WARNING_MODELS, "--indirect-selection", "cautious"]
+    if landing_days:
+        command += ["--vars", f"{{landing_days: '{','.join(landing_days)}'}}"]
+    return run_dbt(command, paths.root)
+
+
+def warning_node_seconds(result: Any) -> tuple[float, float]:
+    """(seconds in the warning models and their tests, seconds in every node) of a dbt result."""
+    warning, total = 0.0, 0.0
+    for node_result in result.result.results:
+        seconds = float(node_result.execution_time or 0.0)
+        total += seconds
+        if "models/warnings/" in (node_result.node.original_file_path or "") or "warning" in node_result.node.name:
+            warning += seconds
+    return warning, total
+
+
+def daily_increment(paths: DataPaths, registry: Registry, world: Any, day: dt.date) -> dict[str, float]:
+    """Land one more day and rebuild it incrementally: wall time, and the warning models' share."""
+    land_days(paths, registry, world, [day], f"warnings-day-{day.isoformat()}")
+    started = time.perf_counter()
+    result = build_warnings(paths, [day.isoformat()])
+    wall = time.perf_counter() - started
+    warning, total = warning_node_seconds(result)
+    return {"wall_s": round(wall, 1), "nodes_s": round(total, 1), "warning_nodes_s": round(warning, 1)}
+
+
+def read_warnings(warehouse: Path) -> list[dict[str, Any]]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        cursor = con.execute(
+            "select warning_id, site_id, kind, series_key, start_time, last_abnormal_until, detected_at,"
+            " severity, score, is_open from fct_warnings order by site_id, start_time"
+        )
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def labelled_episodes(world: Any, registry: Registry, window: Window) -> list[dict[str, Any]]:
+    """Every labelled episode overlapping the landed days (warm-up included), times parsed."""
+    first = window.start - dt.timedelta(days=WARM_UP_DAYS)
+    episodes = []
+    for site in registry.sites:
+        for episode in world.episodes(site.site_id, first, window.end):
+            episodes.append(
+                {
+                    **episode,
+                    "start": dt.datetime.fromisoformat(episode["start"]),
+                    "end": dt.datetime.fromisoformat(episode["end"]),
+                }
+            )
+    return episodes
+
+
+def _matches(warning: dict[str, Any], episode: dict[str, Any], config: dict[str, Any]) -> bool:
+    if warning["site_id"] != episode["site"] or episode["type"] not in config["explains"].get(warning["kind"], []):
+        return False
+    after = config["slack_after_hours"]
+    slack_after = dt.timedelta(hours=after.get(episode["type"], after["default"]))
+    slack_before = dt.timedelta(hours=config["slack_before_hours"])
+    return warning["start_time"] < episode["end"] + slack_after and warning["last_abnormal_until"] > (
+        episode["start"] - slack_before
+    )
+
+
+def score(
+    warnings: list[dict[str, Any]],
+    episodes: list[dict[str, Any]],
+    window: Window,
+    sites: int,
+    config: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Precision per warning kind, recall and detection delay per episode type, overall figures."""
+    config = config or evaluation_config()
+    judged = [w for w in warnings if window.lo <= w["start_time"] < window.hi]
+    after = config["slack_after_hours"]
+    scored_episodes = [  # episodes the data covers, plus the time their detector may take
+        e
+        for e in episodes
+        if window.lo <= e["start"]
+        and e["end"] + dt.timedelta(hours=after.get(e["type"], after["default"])) <= window.hi
+    ]
+    by_kind: dict[str, dict[str, int]] = defaultdict(lambda: {"warnings": 0, "true": 0})
+    for warning in judged:
+        true = any(_matches(warning, episode, config) for episode in episodes)
+        by_kind[warning["kind"]]["warnings"] += 1
+        by_kind[warning["kind"]]["true"] += int(true)
+    by_type: dict[str, dict[str, Any]] = defaultdict(lambda: {"episodes": 0, "found": 0, "delays_h": [], "missed": []})
+    for episode in scored_episodes:
+        found = [w for w in warnings if _matches(w, episode, config)]
+        row = by_type[episode["type"]]
+        row["episodes"] += 1
+        if found:
+            row["found"] += 1
+            first = min(w["detected_at"] for w in found)
+            row["delays_h"].append(round((first - episode["start"]).total_seconds() / 3600, 2))
+        else:
+            row["missed"].append(
+                {"site": episode["site"], "start": episode["start"].isoformat(), "detail": episode["detail"]}
+            )
+    types = {}
+    for name, row in sorted(by_type.items()):
+        delays = row["delays_h"]
+        types[name] = {
+            "episodes": row["episodes"],
+            "found": row["found"],
+            "recall": row["found"] / row["episodes"],
+            "delay_median_h": statistics.median(delays) if delays else None,
+            "delay_max_h": max(delays) if delays else None,
+            "missed": row["missed"],
+        }
+    kinds = {
+        name: {**row, "precision": row["true"] / row["warnings"] if row["warnings"] else None}
+        for name, row in sorted(by_kind.items())
+    }
+    total_warnings = sum(row["warnings"] for row in by_kind.values())
+    total_true = sum(row["true"] for row in by_kind.values())
+    total_episodes = sum(row["episodes"] for row in by_type.values())
+    total_found = sum(row["found"] for row in by_type.values())
+    false_alarms = total_warnings - total_true
+    return {
+        "window": [window.start.isoformat(), window.end.isoformat()],
+        "sites": sites,
+        "episodes": total_episodes,
+        "warnings": total_warnings,
+        "recall": total_found / total_episodes if total_episodes else None,
+        "precision": total_true / total_warnings if total_warnings else None,
+        "false_alarms": false_alarms,
+        "false_alarms_per_site_month": false_alarms / (sites * window.months),
+        "warnings_per_site_month": total_warnings / (sites * window.months),
+        "by_episode_type": types,
+        "by_warning_kind": kinds,
+    }
+
+
+def _fmt(value: Any, pattern: str = "{:.2f}") -> str:
+    return "-" if value is None else pattern.format(value)
+
+
+def table(result: dict[str, Any]) -> str:
+    lines = [
+        f"window {result['window'][0]}..{result['window'][1]}, {result['sites']} sites: "
+        f"{result['episodes']} episodes, {result['warnings']} warnings, recall {_fmt(result['recall'])}, "
+        f"precision {_fmt(result['precision'])}, false alarms/site/month {result['false_alarms_per_site_month']:.2f}",
+        f"{'episode type':<24}{'episodes':>9}{'found':>7}{'recall':>8}{'delay med h':>13}{'delay max h':>13}",
+    ]
+    for name, row in result["by_episode_type"].items():
+        lines.append(
+            f"{name:<24}{row['episodes']:>9}{row['found']:>7}{_fmt(row['recall']):>8}"
+            f"{_fmt(row['delay_median_h'], '{:.1f}'):>13}{_fmt(row['delay_max_h'], '{:.1f}'):>13}"
+        )
+    lines.append(f"{'warning kind':<24}{'warnings':>9}{'true':>7}{'precision':>10}")
+    for name, row in result["by_warning_kind"].items():
+        lines.append(f"{name:<24}{row['warnings']:>9}{row['true']:>7}{_fmt(row['precision']):>10}")
+    return "\n".join(lines)
+
+
+def evaluate(window: Window, anomalies: int, data_dir: Path, scale: float = 0.1, reuse: bool = False) -> dict[str, Any]:
+    """Land (unless `reuse`), build, score. Returns the figures with the seconds each step took."""
+    from dbt_project.run import build
+    from simulator import World
+
+    paths = data_paths(data_dir)
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    if reuse and paths.warehouse_db.exists():
+        registry = scaled_registry(load_registry(), scale)
+        world = World(seed=7, registry=registry, anomalies_per_quarter=anomalies)
+    else:
+        registry, world = land_window(paths, window, anomalies, scale)
+        timings["land_s"] = round(time.perf_counter() - started, 1)
+        started = time.perf_counter()
+        build(paths.root)
+        timings["build_s"] = round(time.perf_counter() - started, 1)
+    result = score(
+        read_warnings(paths.warehouse_db), labelled_episodes(world, registry, window), window, len(registry.sites)
+    )
+    return {**result, "anomalies_per_quarter": anomalies, "scale": scale, "timings": timings}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Score fct_warnings against the simulator's labelled episodes. "
+        "Example: python -m bench.warnings_eval --start 2026-04-01 --end 2026-06-30 --anomalies 8"
+    )
+    parser.add_argument("--start", required=True, help="first evaluated local day (warm-up weeks are landed before it)")
+    parser.add_argument("--end", required=True, help="last evaluated local day")
+    parser.add_argument("--anomalies", type=int, default=8, help="labelled episodes per site per quarter (0 = quiet)")
+    parser.add_argument("--scale", type=float, default=0.1, help="registry scale (residents and devices)")
+    parser.add_argument("--data-dir", default=None, help="data directory (default: a temporary one)")
+    parser.add_argument("--reuse", action="store_true", help="score the warehouse already built in --data-dir")
+    parser.add_argument(
+        "--time-daily", action="store_true", help="then land the next day and time its incremental build"
+    )
+    parser.add_argument(
+        "--json", default=None, help="write the figures here (default bench/results/warnings_eval_<anomalies>.json)"
+    )
+    args = parser.parse_args(argv)
+    window = Window(dt.date.fromisoformat(args.start), dt.date.fromisoformat(args.end))
+    with tempfile.TemporaryDirectory(prefix="warnings-eval-") as tmp:
+        result = evaluate(window, args.anomalies, Path(args.data_dir or tmp), args.scale, args.reuse, args.time_daily)
+    print(table(result))
+    if result["timings"]:
+        print(f"timings: {result['timings']}")
+    out = Path(args.json) if args.json else RESULTS / f"warnings_eval_{args.anomalies}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
+    print(f"figures: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
