@@ -38,17 +38,20 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import yaml
 
+from ingestion import columnar
+from ingestion.columnar import SlowPath
 from ingestion.contract import KindContract, RowError, contract
 from ingestion.mapping import PARSE_ERROR, PARSE_RAW, KindMapping
 from ingestion.paths import DataPaths, data_paths
 from ingestion.pii import Pseudonymizer, apply_personal_data_policy, personal_data_policy
-from ingestion.registry import CONFIG_DIR
+from ingestion.registry import CONFIG_DIR, read_yaml
 from ingestion.timeutil import utc_now
 
 DATA_FILE = "data.parquet"
+BATCH_ROWS = 16_384
 QUARANTINE_FILE = "quarantine.parquet"
 
 QUARANTINE_SCHEMA = pa.schema(
@@ -153,7 +156,7 @@ class PartitionBuilder:
         self.outside = outside
         self._committed: set[dt.date] = set()
         self._names = self.contract.schema.names
-        self._buffers: dict[dt.date, _DayBuffer] = {d: _DayBuffer(self._names) for d in self.days}
+        self._buffers: dict[dt.date, _DayBuffer] = {d: self._new_buffer() for d in self.days}
         self._quarantine: dict[dt.date, list[dict[str, Any]]] = {d: [] for d in self.days}
         self.result = LandingResult(kind, site_id, list(self.days))
         self._pseudonym_columns = set(self.contract.pseudonym_columns)
@@ -174,6 +177,14 @@ class PartitionBuilder:
         self._pseudonym_rules = policy.pseudonyms.get(kind, ())
         simple = not self._derived_columns and all(r.validate is None for r in self._pseudonym_rules)
         self._fast_page = self._columnar_page if simple and not self.known_values else None
+        # canonical fields the column path extracts: the contract's and the pseudonyms' sources
+        self._batch: list[tuple[list[Any], KindMapping, dt.date]] = []
+        self._batch_rows = 0
+        self.row_path_pages = 0  # pages redone row by row (a bad row in them, or an odd type)
+        self._needed_fields = set(self._names) | {s for r in self._pseudonym_rules for s in r.sources}
+
+    def _new_buffer(self) -> _DayBuffer:
+        return _DayBuffer(self.contract.schema, self.contract.natural_key)
 
     # -- adding -----------------------------------------------------------------------------
     def add(
@@ -185,6 +196,7 @@ class PartitionBuilder:
         fetched_at_utc: dt.datetime | None = None,
     ) -> bool:
         """Normalize one canonical record into its day; False when it went to quarantine."""
+        self.flush()  # batched pages first: rows keep their arrival order (a no-op inside flush)
         self.result.rows_in += 1
         try:
             row = self._normalize(record)
@@ -206,25 +218,49 @@ class PartitionBuilder:
             return False
         if fetched_at_utc is not None:
             row["_fetched_at_utc"] = fetched_at_utc
-        if self._buffers[day].store(self.contract.key_of(row), row):
-            self.result.rows_deduplicated += 1
+        self._buffers[day].store(row)
         return True
 
     def add_raw_page(self, rows: list[Any], mapping: KindMapping, day: dt.date) -> None:
         """Map and add one page of vendor records listed on `day`.
 
-        Clean pages take a column-at-a-time path; a page with any row that fails (a bad
-        time, an unknown code, a value out of range) is redone row by row, which gives each
-        bad row its own quarantine reason. Both paths land identical rows.
+        Clean pages take the column path (ingestion.columnar), in batches of consecutive
+        pages of one listing day up to BATCH_ROWS rows, so Arrow's cost per call is paid per
+        batch rather than per page; flush() maps the batch (counts() and commit() flush).
+        A batch that fails is redone page by page, and a page with any row that fails (a bad
+        time, an unknown code, a value out of range) row by row, which gives each bad row
+        its own quarantine reason. Both paths land identical rows, in arrival order.
         """
-        if self._fast_page is not None:
+        if self._fast_page is None:
+            for raw in rows:
+                self.add_raw(raw, mapping, day)
+            return
+        if self._batch and (self._batch[0][1] is not mapping or self._batch[0][2] != day):
+            self.flush()
+        self._batch.append((rows, mapping, day))
+        self._batch_rows += len(rows)
+        if self._batch_rows >= BATCH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Map the batched pages (see add_raw_page)."""
+        batch, self._batch, self._batch_rows = self._batch, [], 0
+        if not batch or self._fast_page is None:
+            return
+        mapping, day = batch[0][1], batch[0][2]
+        if len(batch) > 1:
+            try:
+                self._fast_page([raw for rows, _, _ in batch for raw in rows], mapping, day)
+                return
+            except SlowPath:
+                pass
+        for rows, _, _ in batch:
             try:
                 self._fast_page(rows, mapping, day)
-                return
-            except _SlowPath:
-                pass
-        for raw in rows:
-            self.add_raw(raw, mapping, day)
+            except SlowPath:
+                self.row_path_pages += 1
+                for raw in rows:
+                    self.add_raw(raw, mapping, day)
 
     def add_raw(self, raw: Any, mapping: KindMapping, day: dt.date) -> None:
         """Map and add one vendor record (or quarantine it with the reason)."""
@@ -239,64 +275,51 @@ class PartitionBuilder:
         self.add(canonical, raw=raw, fallback_day=day)
 
     def _columnar_page(self, rows: list[Any], mapping: KindMapping, listing_day: dt.date) -> None:
-        """The clean-page path: every step a list comprehension over one column."""
+        """The clean-page path (ingestion.columnar): the page as one Arrow table, or SlowPath."""
         n = len(rows)
         if not n:
             return
-        for raw in rows:
-            if type(raw) is not dict or PARSE_ERROR in raw:
-                raise _SlowPath
-        try:
-            canonical = {rule.target: rule.extract_column(rows) for rule in mapping.rules}
-            out: dict[str, list[Any]] = {}
-            for name, convert, _allowed in self._plain_plan:
-                values = canonical.get(name)
-                out[name] = self._specs[name].convert_many(values) if values is not None else [convert(None)] * n
-            for rule in self._pseudonym_rules:
-                sources = [canonical[s] for s in rule.sources if s in canonical]
-                if not sources:
-                    picked: list[Any] = [None] * n
-                elif len(sources) == 1:
-                    picked = sources[0]
-                else:
-                    picked = [next((v for v in vs if not _blank(v)), None) for vs in zip(*sources, strict=True)]
-                key_for, entity = self.pseudonymizer.key_for, rule.entity
-                convert = self.contract.column(rule.column).converter
-                out[rule.column] = [convert(None if _blank(v) else key_for(entity, v)) for v in picked]
-        except (RowError, ValueError, TypeError):
-            raise _SlowPath from None
-        for first, second in _ordered_times().get(self.kind, ()):
-            if any(a is not None and b is not None and b < a for a, b in zip(out[first], out[second], strict=True)):
-                raise _SlowPath
-        day_values = out[self.contract.day_column]
-        days = [v.date() for v in day_values] if self.contract.day_type == "timestamp" else day_values
-        key_columns = [out[c] for c in self.contract.natural_key]
-        keys = list(zip(*key_columns, strict=True))
-        ids = mapping.record_ids(rows)
-        source_ids = [i if i is not None else "|".join(str(k) for k in key) for i, key in zip(ids, keys, strict=True)]
-        out["site_id"] = [self.site_id] * n
-        out["_run_id"] = [self.run_id] * n
-        out["_source_shape"] = [self.source_shape] * n
-        out["_source_record_id"] = source_ids
-        out["_fetched_at_utc"] = [self.fetched_at_utc] * n
-        outside = [i for i, d in enumerate(days) if d not in self._day_set or d in self._committed]
+        if not all(type(raw) is dict for raw in rows) or any(PARSE_ERROR in raw for raw in rows):
+            raise SlowPath
+        page = columnar.Page(rows)
+        canonical = columnar.canonical_columns(mapping, page, self._needed_fields)
+        schema = self.contract.schema
+        out: dict[str, pa.Array] = {}
+        for spec in self.contract.columns:
+            if spec.name not in self._pseudonym_columns:
+                out[spec.name] = columnar.typed(spec, schema.field(spec.name).type, canonical.get(spec.name), n)
+        for rule in self._pseudonym_rules:
+            keys = columnar.pseudonym_column(rule, canonical, self.pseudonymizer, n)
+            if keys.null_count and not self._specs[rule.column].nullable:
+                raise SlowPath
+            out[rule.column] = keys
+        if columnar.times_out_of_order(out, _ordered_times().get(self.kind, ())):
+            raise SlowPath
+        days = columnar.local_days(self.contract, out)
+        distinct_days = pc.unique(days).to_pylist()
+        outside = [d for d in distinct_days if d not in self._day_set or d in self._committed]
         if outside and self.outside != "skip":
-            raise _SlowPath
+            raise SlowPath
+        ids = columnar.source_record_ids(columnar.record_ids(mapping, page), self.contract, out)
+        for name, value in (("site_id", self.site_id), ("_run_id", self.run_id), ("_source_shape", self.source_shape)):
+            out[name] = columnar.constant(value, pa.string(), n)
+        out["_source_record_id"] = ids
+        out["_fetched_at_utc"] = columnar.constant(self.fetched_at_utc, pa.timestamp("us"), n)
+        table = pa.Table.from_arrays([out[name] for name in schema.names], schema=schema)
         self.result.rows_in += n
-        self.result.rows_outside += len(outside)
-        if not outside and all(d == days[0] for d in days):
-            groups: dict[dt.date, list[int] | None] = {days[0]: None}  # the common case: one day, whole page
-        else:
-            skip = set(outside)
-            groups = {}
-            for i, d in enumerate(days):
-                if i not in skip:
-                    groups.setdefault(d, []).append(i)  # type: ignore[union-attr]
-        for d, take in groups.items():
-            self.result.rows_deduplicated += self._buffers[d].store_many(keys, out, take)
+        if len(distinct_days) == 1 and not outside:
+            self._buffers[distinct_days[0]].store_table(table)
+            return
+        for d in distinct_days:
+            mask = pc.equal(days, pa.scalar(d, pa.date32()))
+            if d in outside:
+                self.result.rows_outside += int(pc.sum(mask).as_py() or 0)
+            else:
+                self._buffers[d].store_table(table.filter(mask))
 
     def reject(self, raw: Any, reason: str, day: dt.date | None = None, source_record_id: str | None = None) -> None:
         """Quarantine a record the connector could not even map (unparseable line, bad cell)."""
+        self.flush()
         self.result.rows_in += 1
         self._reject(raw, reason, day, source_record_id)
 
@@ -350,6 +373,7 @@ class PartitionBuilder:
     # -- writing ----------------------------------------------------------------------------
     def counts(self, day: dt.date) -> tuple[int, int]:
         """(rows kept, rows quarantined) so far for one day."""
+        self.flush()
         buffer = self._buffers.get(day)
         return (len(buffer) if buffer else 0), len(self._quarantine.get(day, []))
 
@@ -361,14 +385,16 @@ class PartitionBuilder:
 
         Without `days`, every day not yet written. A written day takes no more records.
         """
-        schema = self.contract.schema
+        self.flush()
         todo = (
             self.pending_days()
             if days is None
             else [d for d in days if d in self._day_set and d not in self._committed]
         )
         for day in todo:
-            table = self._buffers[day].table(schema)
+            buffer = self._buffers[day]
+            table = buffer.table()
+            self.result.rows_deduplicated += buffer.received - table.num_rows
             iso = day.isoformat()
             target = self.paths.partition(self.kind, self.site_id, iso) / DATA_FILE
             atomic_write_table(table, target)
@@ -382,67 +408,53 @@ class PartitionBuilder:
             else:
                 qtarget.unlink(missing_ok=True)  # a re-run that no longer rejects anything
             self._committed.add(day)
-            self._buffers[day] = _DayBuffer(self._names)
+            self._buffers[day] = self._new_buffer()
             self._quarantine[day] = []
         return self.result
 
 
-class _SlowPath(Exception):
-    """A page the column path cannot take as a whole; it is redone row by row."""
-
-
-def _blank(value: Any) -> bool:
-    return value is None or (type(value) is str and not value.strip())
-
-
 class _DayBuffer:
-    """One day's rows, column-wise; the natural key keeps only the latest version of a record."""
+    """One day's rows: Arrow tables from the column path, Python rows from the row path, in
+    arrival order; the natural key keeps only the latest version of a record."""
 
-    __slots__ = ("columns", "deleted", "index")
+    __slots__ = ("_latest", "key", "parts", "pending", "received", "schema")
 
-    def __init__(self, names: list[str]) -> None:
-        self.columns: dict[str, list[Any]] = {name: [] for name in names}
-        self.index: dict[tuple[Any, ...], int] = {}
-        self.deleted: set[int] = set()
+    def __init__(self, schema: pa.Schema, key: tuple[str, ...]) -> None:
+        self.schema = schema
+        self.key = key
+        self.parts: list[pa.Table] = []
+        self.pending: dict[str, list[Any]] = {name: [] for name in schema.names}
+        self.received = 0
+        self._latest: pa.Table | None = None
 
     def __len__(self) -> int:
-        return len(self.index)
+        return self.table().num_rows
 
-    def store(self, key: tuple[Any, ...], row: dict[str, Any]) -> bool:
-        """Append the row; True when it replaced an earlier version (a duplicate)."""
-        columns = self.columns
-        position = len(next(iter(columns.values())))
-        earlier = self.index.get(key)
-        if earlier is not None:
-            self.deleted.add(earlier)
-        self.index[key] = position
-        for name, values in columns.items():
+    def store(self, row: dict[str, Any]) -> None:
+        for name, values in self.pending.items():
             values.append(row[name])
-        return earlier is not None
+        self.received += 1
+        self._latest = None
 
-    def store_many(self, keys: list[tuple[Any, ...]], columns: dict[str, list[Any]], take: list[int] | None) -> int:
-        """Append the rows at positions `take` (all when None); returns how many were duplicates."""
-        duplicates = 0
-        base = len(next(iter(self.columns.values())))
-        index, deleted = self.index, self.deleted
-        for offset, i in enumerate(range(len(keys)) if take is None else take):
-            key = keys[i]
-            earlier = index.get(key)
-            if earlier is not None:
-                deleted.add(earlier)
-                duplicates += 1
-            index[key] = base + offset
-        for name, values in self.columns.items():
-            column = columns[name]
-            values.extend(column if take is None else [column[i] for i in take])
-        return duplicates
+    def store_table(self, table: pa.Table) -> None:
+        self._flush()
+        self.parts.append(table)
+        self.received += table.num_rows
+        self._latest = None
 
-    def table(self, schema: pa.Schema) -> pa.Table:
-        table = pa.Table.from_pydict(self.columns, schema=schema)
-        if self.deleted:
-            keep = [i not in self.deleted for i in range(table.num_rows)]
-            table = table.filter(pa.array(keep, pa.bool_()))
-        return table
+    def _flush(self) -> None:
+        if self.pending[self.schema.names[0]]:
+            self.parts.append(pa.Table.from_pydict(self.pending, schema=self.schema))
+            self.pending = {name: [] for name in self.schema.names}
+
+    def table(self) -> pa.Table:
+        """The day's rows, one per natural key (the last received, at its arrival position)."""
+        if self._latest is None:
+            self._flush()
+            whole = pa.concat_tables(self.parts) if self.parts else self.schema.empty_table()
+            self._latest = columnar.latest_per_key(whole, self.key)
+            self.parts = [self._latest]
+        return self._latest
 
 
 VALIDATION_FILE = CONFIG_DIR / "vendors" / "_validation.yml"
@@ -451,7 +463,7 @@ VALIDATION_FILE = CONFIG_DIR / "vendors" / "_validation.yml"
 @cache
 def _ordered_times() -> dict[str, tuple[tuple[str, str], ...]]:
     """Time pairs where the second must not precede the first (config/vendors/_validation.yml)."""
-    raw = yaml.safe_load(VALIDATION_FILE.read_text(encoding="utf-8"))
+    raw = read_yaml(VALIDATION_FILE)
     return {kind: tuple((a, b) for a, b in pairs) for kind, pairs in (raw.get("ordered_times") or {}).items()}
 
 

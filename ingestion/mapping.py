@@ -21,10 +21,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import yaml
-
 from ingestion.contract import RowError
-from ingestion.registry import CONFIG_DIR
+from ingestion.registry import CONFIG_DIR, read_yaml
 from ingestion.timeutil import to_local_naive
 
 VENDORS_DIR = CONFIG_DIR / "vendors"
@@ -62,10 +60,7 @@ class FieldRule:
         if value is None or value == "":
             return None if self.default is _MISSING else self.default
         if self.codes is not None:
-            code = _code(value)
-            if code not in self.codes:
-                raise RowError(f"{self.target}: unknown code {value!r} in {self.sources[0]}")
-            return self.codes[code]
+            return self.map_code(value)
         if self.tz is not None and isinstance(value, str):
             try:
                 parsed = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
@@ -74,33 +69,18 @@ class FieldRule:
             return parsed if parsed.tzinfo else parsed.replace(tzinfo=self.tz)
         return value
 
-    def extract_column(self, records: list[dict[str, Any]]) -> list[Any]:
-        """extract() over a whole page, with the per-value work done once per distinct value."""
-        if self.const is not _MISSING or self.tz is not None or len(self.sources) != 1 or "." in self.sources[0]:
-            return [self.extract(r) for r in records]
-        source = self.sources[0]
-        values = [r.get(source) for r in records]
-        fallback = None if self.default is _MISSING else self.default
-        if self.codes is None:
-            if "" in values or (fallback is not None and None in values):
-                values = [fallback if v is None or v == "" else v for v in values]
-            return values
-        try:
-            distinct = set(values)
-        except TypeError:  # an unhashable value: let extract() name it
-            return [self.extract(r) for r in records]
-        if any(type(v) is bool for v in distinct):  # True == 1 in a set
-            return [self.extract(r) for r in records]
-        lookup = {}
-        for value in distinct:
-            if value is None or value == "":
-                lookup[value] = fallback
-                continue
-            code = _code(value)
-            if code not in self.codes:
-                raise RowError(f"{self.target}: unknown code {value!r} in {source}")
-            lookup[value] = self.codes[code]
-        return [lookup[v] for v in values]
+    def map_code(self, value: Any) -> Any:
+        """A vendor code through the code list (blank -> default); RowError names an unknown one."""
+        if value is None or value == "":
+            return None if self.default is _MISSING else self.default
+        assert self.codes is not None
+        code = _code(value)
+        if code not in self.codes:
+            raise RowError(f"{self.target}: unknown code {value!r} in {self.sources[0]}")
+        return self.codes[code]
+
+    def map_codes(self, values: list[Any]) -> list[Any]:
+        return [self.map_code(v) for v in values]
 
     def compile(self) -> Callable[[dict[str, Any]], Any]:
         """A specialised extractor for the common cases (the hot path); others use extract()."""
@@ -244,5 +224,5 @@ def parse_shape_mapping(raw: dict[str, Any], origin: str) -> ShapeMapping:
 def load_shape_mapping(shape: str, directory: Path = VENDORS_DIR) -> ShapeMapping:
     """The mapping of one vendor shape from config/vendors/<shape>.yml."""
     path = directory / f"{shape}.yml"
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw = read_yaml(path)
     return parse_shape_mapping(raw, str(path))

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-import yaml
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from ingestion.registry import CONFIG_DIR
+from ingestion.registry import CONFIG_DIR, read_yaml
 
 PSEUDONYM_KEY_ENV = "SMARTCOMM_PSEUDONYM_KEY"
 PERSONAL_DATA_FILE = CONFIG_DIR / "vendors" / "_personal_data.yml"
@@ -118,7 +119,7 @@ class PersonalDataPolicy:
 
 @cache
 def personal_data_policy() -> PersonalDataPolicy:
-    raw = yaml.safe_load(PERSONAL_DATA_FILE.read_text(encoding="utf-8"))
+    raw = read_yaml(PERSONAL_DATA_FILE)
     pseudonyms = {
         kind: tuple(
             PseudonymRule(col, spec["entity"], tuple(spec["from"]), spec.get("validate")) for col, spec in cols.items()
@@ -145,17 +146,35 @@ class Pseudonymizer:
             )
         self._key = key.encode() if isinstance(key, str) else key
         self._cache: dict[tuple[str, str], str] = {}
+        self._arrow_cache: dict[str, tuple[pa.Array, pa.Array]] = {}
 
     def key_for(self, entity: str, value: Any) -> str:
         text = str(value).strip().upper()
         cache_key = (entity, text)
         found = self._cache.get(cache_key)
         if found is None:
-            found = hmac.new(self._key, f"{entity}:{text}".encode(), hashlib.sha256).hexdigest()[:KEY_HEX_CHARS]
+            found = hmac.digest(self._key, f"{entity}:{text}".encode(), hashlib.sha256).hex()[:KEY_HEX_CHARS]
             if len(self._cache) > 500_000:
                 self._cache.clear()
             self._cache[cache_key] = found
         return found
+
+    def keys_for(self, entity: str, values: pa.Array) -> pa.Array:
+        """key_for() over a string array (nulls stay null): Arrow looks up the values seen
+        before, so the HMAC runs once per distinct value and the rows cost no Python."""
+        known, keys = self._arrow_cache.get(entity) or (pa.array([], pa.string()), pa.array([], pa.string()))
+        positions = pc.index_in(values, value_set=known)
+        new = pc.and_(pc.is_null(positions), pc.is_valid(values))
+        if pc.any(new).as_py():
+            fresh = pc.unique(values.filter(new))
+            fresh_keys = pa.array([self.key_for(entity, v) for v in fresh.to_pylist()], pa.string())
+            if len(known) > 500_000:
+                known, keys = fresh, fresh_keys
+            else:
+                known, keys = pa.concat_arrays([known, fresh]), pa.concat_arrays([keys, fresh_keys])
+            self._arrow_cache[entity] = (known, keys)
+            positions = pc.index_in(values, value_set=known)
+        return keys.take(positions)
 
     def redact(self, value: Any, field: str = "") -> Any:
         """A raw record fit for quarantine: personal fields and personal-looking text replaced."""

@@ -25,15 +25,13 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-import yaml
-
 from ingestion.connectors import Connector, Unit, make_connector
 from ingestion.http import FetchError, NotDeliveredError, RetryPolicy
 from ingestion.landing import VALIDATION_FILE, LandingResult, PartitionBuilder, new_run_id
 from ingestion.mapping import load_shape_mapping
 from ingestion.paths import DataPaths, data_paths
 from ingestion.pii import Pseudonymizer
-from ingestion.registry import Registry, load_registry
+from ingestion.registry import Registry, load_registry, read_yaml
 from ingestion.state import LoadFigures, StateStore
 from ingestion.timeutil import days_between
 
@@ -70,7 +68,7 @@ class PullOutcome:
 
 @cache
 def _guard_settings() -> tuple[float, int]:
-    raw = yaml.safe_load(VALIDATION_FILE.read_text(encoding="utf-8"))
+    raw = read_yaml(VALIDATION_FILE)
     return float(raw.get("max_quarantine_share", 0.5)), int(raw.get("min_rows_for_share_check", 20))
 
 

@@ -119,7 +119,7 @@ class IscConnector:
         assert unit.start is not None and unit.end is not None
         body = {"startTime": unit.start.isoformat(), "endTime": unit.end.isoformat(), "pageSize": self.page_size}
         first_total: int | None = None
-        previous: list[int] = []
+        previous: list[Any] = []
         distinct = 0
         page_no = 1
         while True:
@@ -132,9 +132,8 @@ class IscConnector:
             # A page that starts by repeating the previous page's tail (offset paging on a
             # moving listing) adds only its new rows. Content identity elsewhere proves
             # nothing: two broken rows of one device can look the same on the wire.
-            hashes = [_row_hash(row) for row in rows]
-            distinct += len(hashes) - _overlap(previous, hashes)
-            previous = hashes
+            distinct += len(rows) - _overlap(previous, rows)
+            previous = rows
             if rows:
                 yield rows
             if len(rows) < self.page_size:
@@ -151,21 +150,23 @@ class IscConnector:
         self.client.close()
 
 
-def _row_hash(row: Any) -> int:
-    """Identity of a row as sent (key order included: a repeated row is repeated verbatim)."""
-    try:
-        return hash(tuple(row.items()))
-    except (AttributeError, TypeError):  # not an object, or nested values
-        return hash(orjson.dumps(row, option=orjson.OPT_SORT_KEYS))
+def _same_row(a: Any, b: Any) -> bool:
+    """The same row as sent (key order included: a repeated row is repeated verbatim)."""
+    return a == b and (type(a) is not dict or list(a) == list(b))
 
 
-def _overlap(previous: list[int], current: list[int]) -> int:
-    """The longest k such that current starts with the last k rows of previous."""
+def _overlap(previous: list[Any], current: list[Any]) -> int:
+    """The longest k such that current starts with the last k rows of previous.
+
+    Rows are compared only where the first row of `current` matches (no hashing of every
+    row: a page costs one comparison per row of the previous page)."""
     if not previous or not current:
         return 0
     first = current[0]
     for k in range(min(len(previous), len(current)), 0, -1):
-        if previous[-k] == first and previous[-k:] == current[:k]:
+        if _same_row(previous[-k], first) and all(
+            _same_row(a, b) for a, b in zip(previous[-k:], current[:k], strict=True)
+        ):
             return k
     return 0
 
