@@ -1,15 +1,27 @@
-"""Benchmark: one site-month of ISC passages into Parquet, against a plain download (the floor).
+"""Benchmark: one site-month of passages over HTTP into Parquet, against a plain download and dlt.
 
-    .venv/bin/python bench/ingest.py [--site vanke_meili] [--month 2026-01] [--repeat 2]
+    .venv/bin/python -m bench.ingest [--month 2026-01] [--repeat 3]     # make bench-ingest
+    .venv/bin/python -m bench.ingest --quick                           # 2 days, 1 round, no peer
+    .venv/bin/python -m bench.ingest --compare-rev <git rev>           # also time that commit's ingestion
 
-Starts the simulator on a free loopback port, then alternates, in child processes:
-  floor   the same signed ISC pages (one window per local day, pageSize 1000) downloaded
-          and discarded, the page count taken from the first page's `total`;
-  ingest  `ingestion.pull.pull(site, "passages", month)`: fetch, map, pseudonymize,
-          validate, dedup and write the day partitions.
-The first floor pays the simulator's page generation (cold), later ones hit its cache
-(warm: transfer only). Reports rows/s, ingest time over each floor (target <= 1.5) and each child's peak RSS
-(getrusage in the child), and writes bench/results/ingest.json. Never a timed assertion: a report.
+Starts the simulator on a free loopback port, then measures, each in its own child process
+(peak RSS from wait4), for the ISC-style endpoint (--isc-site, default vanke_meili) and the
+token REST endpoint (--rest-site, default lt_xincun):
+
+  floor   the same pages the connector reads (its own query windows, page size, signing or
+          token) downloaded and discarded; the first pass is "cold" (the simulator generates
+          each page), the timed ones are warm (transfer only), which is the stricter floor;
+  ingest  `ingestion.pull.pull(site, "passages", first, last)`: fetch, map, pseudonymize,
+          validate, quarantine, dedup and write the day partitions and the audit;
+  peer    dlt's REST API source (`dlt.sources.rest_api`) loading the same token REST listing
+          (same windows, page size, OAuth2 client credentials, cursor paging) into a DuckDB
+          file, what a data engineer would pick instead (telemetry off).
+
+Targets: ingest within 1.5x of the warm floor; ingest at least 10x the peer's rows/s.
+Medians of --repeat rounds (floor and ingest alternate, so load drifts hit both); the peer
+runs once, on the first --peer-days days (it is slow), and not with --quick unless --peer. Each run also reports its CPU
+seconds (user + system), which a loaded machine stretches less than wall time. Figures go to bench/results/ingest.json (or $BENCH_FIGURES under `python -m
+bench`) in the shared figure format. Never a timed assertion: a report.
 """
 
 from __future__ import annotations
@@ -25,63 +37,177 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT_ROOT))
+if str(PROJECT_ROOT) not in sys.path:
+    sys.path.insert(0, str(PROJECT_ROOT))
 
-FLOOR = r"""
-import datetime as dt, json, os, re, sys, time
-import httpx, orjson
-from ingestion.connectors.isc import sign_headers
-from ingestion.connectors.windows import local_midnight
-from ingestion.mapping import load_shape_mapping
-from ingestion.registry import load_registry
-from ingestion.timeutil import days_between
+from bench.report import Figure, median, run_child, save_figures  # noqa: E402
 
-site_id, first, last = sys.argv[1], dt.date.fromisoformat(sys.argv[2]), dt.date.fromisoformat(sys.argv[3])
-site = load_registry().site(site_id)
-source = site.source("passages")
-base = site.resolve(source.base_url)
-endpoint = load_shape_mapping("isc_openapi").kind("passages").settings["endpoint"]
-path = httpx.URL(base).path + endpoint
-key, secret = os.environ[source.app_key_env], os.environ[source.app_secret_env]
-signed = ["x-ca-key", "x-ca-nonce", "x-ca-timestamp"]
-total_re = re.compile(rb'"total"\s*:\s*(\d+)')
-started = time.perf_counter()
-rows = pages = nbytes = 0
-with httpx.Client(base_url=base, timeout=60) as client:
-    for day in days_between(first, last):
-        body = {"startTime": local_midnight(day).isoformat(), "endTime": local_midnight(day + dt.timedelta(days=1)).isoformat(), "pageSize": 1000}
-        page_no, n_pages = 1, 1
-        while page_no <= n_pages:
-            payload = orjson.dumps({**body, "pageNo": page_no})
-            r = client.post(endpoint, content=payload, headers=sign_headers("POST", path, payload, key, secret, signed))
-            r.raise_for_status()
-            content = r.content  # downloaded, then discarded
-            nbytes += len(content)
-            pages += 1
-            if page_no == 1:
-                total = int(total_re.search(content).group(1))
-                rows += total
-                n_pages = max(1, -(-total // 1000)) + (1 if total % 1000 == 0 and total else 0)
-            page_no += 1
-import resource
-print(json.dumps({"rows": rows, "pages": pages, "bytes": nbytes, "seconds": time.perf_counter() - started,
-                  "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
-"""
+KIND = "passages"
+QUICK_DAYS = 2
+FLOOR_TARGET = 1.5
+PEER_TARGET = 10.0
 
-INGEST = r"""
-import datetime as dt, json, sys, time
-from ingestion.pull import pull
-site_id, first, last = sys.argv[1], dt.date.fromisoformat(sys.argv[2]), dt.date.fromisoformat(sys.argv[3])
-started = time.perf_counter()
-outcome = pull(site_id, "passages", first, last, run_id="bench")
-f = outcome.figures
-import resource
-print(json.dumps({"rows": f.rows_landed, "fetched": f.rows_fetched, "quarantined": f.rows_quarantined,
-                  "retries": f.retries, "seconds": time.perf_counter() - started,
-                  "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
-"""
+
+# -- children: each prints one JSON line -------------------------------------------------------
+# Each child times only its transfer / load, after the same start-up (imports, registry), which
+# a long-lived worker pays once; "cpu_s" is the CPU (user + system) of that timed section.
+
+
+class Timed:
+    """Wall and CPU time from its creation to result()."""
+
+    def __init__(self) -> None:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def result(self, **figures: Any) -> dict[str, Any]:
+        return {**figures, "seconds": time.perf_counter() - self.wall, "cpu_s": time.process_time() - self.cpu}
+
+
+def _listing(site_id: str, first: dt.date, last: dt.date) -> tuple[Any, list[Any], Any]:
+    """The connector of a site's passages and the units (query windows) a pull of first..last reads."""
+    from ingestion.connectors import make_connector
+    from ingestion.mapping import load_shape_mapping
+    from ingestion.registry import load_registry
+
+    site = load_registry().site(site_id)
+    mapping = load_shape_mapping(site.source(KIND).shape)
+    connector = make_connector(site, KIND, mapping)
+    late = int(mapping.settings.get("late_listing_days", 0))
+    return connector, connector.units(first, last + dt.timedelta(days=late)), mapping
+
+
+def child_floor(site_id: str, first: dt.date, last: dt.date) -> dict[str, Any]:
+    """Download every page of the listing and discard it (the cursor / total read by regex)."""
+    import orjson
+
+    from ingestion.connectors.isc import IscConnector, sign_headers
+
+    connector, units, _ = _listing(site_id, first, last)
+    client = connector.client  # the connector's own HTTP client: same keep-alive, same headers
+    pages = nbytes = 0
+    timer = Timed()
+    if isinstance(connector, IscConnector):
+        total_re = re.compile(rb'"total"\s*:\s*(\d+)')
+        path = connector.base_path + connector.endpoint
+        for unit in units:
+            body = {
+                "startTime": unit.start.isoformat(),
+                "endTime": unit.end.isoformat(),
+                "pageSize": connector.page_size,
+            }
+            page_no, n_pages = 1, 1
+            while page_no <= n_pages:
+                payload = orjson.dumps({**body, "pageNo": page_no})
+                headers = sign_headers("POST", path, payload, connector.app_key, connector.app_secret, connector.signed)
+                response = client.post(connector.endpoint, content=payload, headers=headers)
+                response.raise_for_status()
+                content = response.content
+                nbytes += len(content)
+                pages += 1
+                if page_no == 1:
+                    total = int(total_re.search(content).group(1))
+                    n_pages = total // connector.page_size + 1  # the connector stops on a short page
+                page_no += 1
+    else:
+        cursor_re = re.compile(rb'"next_cursor"\s*:\s*"([^"]+)"')
+        headers = {"Authorization": f"Bearer {connector._fetch_token()}"}
+        for unit in units:
+            params: dict[str, Any] = {
+                "start_time": int(unit.start.timestamp() * 1000),
+                "end_time": int(unit.end.timestamp() * 1000),
+                "limit": connector.page_size,
+            }
+            while True:
+                response = client.get(connector.list_path, params=params, headers=headers)
+                response.raise_for_status()
+                content = response.content
+                nbytes += len(content)
+                pages += 1
+                match = cursor_re.search(content[-600:])
+                if not match:
+                    break
+                params = {"cursor": match.group(1).decode()}
+    result = timer.result(pages=pages, bytes=nbytes)
+    connector.close()
+    return result
+
+
+def child_ingest(site_id: str, first: dt.date, last: dt.date) -> dict[str, Any]:
+    import pyarrow as pa
+
+    from ingestion.pull import pull
+    from ingestion.registry import load_registry
+
+    registry = load_registry()
+    pa.array([0])  # pyarrow imports pandas on its first conversion: start-up, like the registry
+    timer = Timed()
+    f = pull(site_id, KIND, first, last, run_id="bench", registry=registry).figures
+    return timer.result(rows=f.rows_fetched, landed=f.rows_landed, quarantined=f.rows_quarantined, retries=f.retries)
+
+
+def child_peer(site_id: str, first: dt.date, last: dt.date, workdir: str) -> dict[str, Any]:
+    """dlt's rest_api source over the same REST listing into DuckDB (windows of <= 31 days)."""
+    import dlt
+    import duckdb
+    from dlt.sources.rest_api import rest_api_source
+
+    from ingestion.connectors.windows import local_midnight, split_days
+
+    connector, _, mapping = _listing(site_id, first, last)
+    late = int(mapping.settings.get("late_listing_days", 0))
+    windows = split_days(first, last + dt.timedelta(days=late), window_days=31, max_days=31)
+    base_url = str(connector.client.base_url)
+    resources = [
+        {
+            "name": f"{KIND}_{i}",
+            "table_name": KIND,
+            "endpoint": {
+                "path": connector.list_path,
+                "params": {
+                    "start_time": int(local_midnight(start).timestamp() * 1000),
+                    "end_time": int(local_midnight(end).timestamp() * 1000),
+                    "limit": connector.page_size,
+                },
+                "data_selector": "data",
+                "paginator": {"type": "cursor", "cursor_path": "next_cursor", "cursor_param": "cursor"},
+            },
+        }
+        for i, (start, end) in enumerate(windows)
+    ]
+    source = rest_api_source(
+        {
+            "client": {
+                "base_url": base_url,
+                "auth": {
+                    "type": "oauth2_client_credentials",
+                    "access_token_url": base_url + connector.token_path,
+                    "client_id": connector.client_id,
+                    "client_secret": connector.client_secret,
+                },
+            },
+            "resources": resources,
+        }
+    )
+    connector.close()
+    database = Path(workdir) / "peer.duckdb"
+    pipeline = dlt.pipeline(
+        pipeline_name="bench_ingest_peer",
+        destination=dlt.destinations.duckdb(str(database)),
+        dataset_name="raw",
+        pipelines_dir=str(Path(workdir) / "pipelines"),
+    )
+    timer = Timed()
+    pipeline.run(source)
+    result = timer.result()
+    with duckdb.connect(str(database), read_only=True) as con:
+        result["rows"] = con.execute(f"select count(*) from raw.{KIND}").fetchone()[0]
+    return result
+
+
+# -- the parent -------------------------------------------------------------------------------
 
 
 def demo_env() -> dict[str, str]:
@@ -94,21 +220,9 @@ def demo_env() -> dict[str, str]:
 
 
 def start_simulator(env: dict[str, str], first: dt.date, last: dt.date) -> tuple[subprocess.Popen, str]:
+    argv = [sys.executable, "-m", "simulator", "serve", "--seed", "7", "--port", "0"]
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "simulator",
-            "serve",
-            "--seed",
-            "7",
-            "--port",
-            "0",
-            "--start",
-            str(first),
-            "--end",
-            str(last),
-        ],
+        [*argv, "--start", str(first), "--end", str(last)],
         cwd=PROJECT_ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -118,8 +232,7 @@ def start_simulator(env: dict[str, str], first: dt.date, last: dt.date) -> tuple
     deadline = time.monotonic() + 120
     assert proc.stdout is not None
     while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line)
+        match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", proc.stdout.readline())
         if match:
             return proc, match.group(1)
         if proc.poll() is not None:
@@ -128,82 +241,214 @@ def start_simulator(env: dict[str, str], first: dt.date, last: dt.date) -> tuple
     raise RuntimeError("simulator did not start")
 
 
-def run_child(code: str, args: list[str], env: dict[str, str]) -> dict:
-    """Run a child Python; its JSON result (the child reports its own peak RSS, getrusage)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, *args], cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+class Runner:
+    """Runs the children with one environment and keeps every run's record."""
+
+    def __init__(self, env: dict[str, str], first: dt.date, last: dt.date, workdir: Path) -> None:
+        self.env, self.first, self.last, self.workdir = env, first, last, workdir
+        self.runs: list[dict[str, Any]] = []
+
+    def run(
+        self, label: str, child: str, site_id: str, *, code_dir: Path | None = None, last: dt.date | None = None
+    ) -> dict[str, Any]:
+        data_dir = self.workdir / f"data-{len(self.runs)}"
+        env = {**self.env, "SMARTCOMM_DATA_DIR": str(data_dir)}
+        # -m puts the working directory first on sys.path: an older tree's ingestion/ wins there
+        env["PYTHONPATH"] = os.pathsep.join(str(p) for p in (code_dir, PROJECT_ROOT) if p)
+        argv = [
+            sys.executable,
+            "-m",
+            "bench.ingest",
+            "--child",
+            child,
+            site_id,
+            str(self.first),
+            str(last or self.last),
+        ]
+        done = run_child([*argv, str(data_dir)], env=env, cwd=code_dir or PROJECT_ROOT, timeout=3 * 3600)
+        if done.returncode != 0:
+            raise RuntimeError(f"{label} failed: {done.stderr[-3000:]}")
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        result.update(label=label, child=child, site=site_id, peak_rss_mib=round(done.peak_rss_mib, 1))
+        self.runs.append(result)
+        rows = result.get("rows")
+        rate = f" = {rows / result['seconds']:,.0f} rows/s" if rows else ""
+        print(
+            f"{label:>16}: {result['seconds']:7.2f} s{rate}, CPU {result['cpu_s']:.2f} s, "
+            f"peak RSS {result['peak_rss_mib']:.0f} MiB",
+            flush=True,
+        )
+        return result
+
+    def seconds(self, label: str) -> list[float]:
+        return [r["seconds"] for r in self.runs if r["label"] == label]
+
+    def cpu(self, label: str) -> float:
+        return median(r["cpu_s"] for r in self.runs if r["label"] == label)
+
+    def peak(self, label: str) -> float:
+        return max(r["peak_rss_mib"] for r in self.runs if r["label"] == label)
+
+
+def checkout(rev: str, workdir: Path) -> Path:
+    """ingestion/ and config/ of an older commit, to time it beside the current code."""
+    target = workdir / f"rev-{rev}"
+    target.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(
+        ["git", "archive", rev, "ingestion", "config"], cwd=PROJECT_ROOT, capture_output=True, check=True
     )
-    out, err = proc.communicate()
-    if proc.returncode != 0:
-        raise RuntimeError(f"child failed: {err.decode()[-3000:]}")
-    return json.loads(out.decode().strip().splitlines()[-1])
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    return target
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--site", default="vanke_meili", help="an ISC passages site (default vanke_meili)")
+    parser.add_argument("--isc-site", default="vanke_meili", help="a site whose passages come from the ISC API")
+    parser.add_argument("--rest-site", default="lt_xincun", help="a site whose passages come from the token REST API")
     parser.add_argument("--month", default="2026-01", help="YYYY-MM (default 2026-01)")
-    parser.add_argument("--repeat", type=int, default=2, help="floor/ingest pairs (default 2)")
+    parser.add_argument("--repeat", type=int, default=3, help="floor/ingest rounds; medians are reported (default 3)")
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_DAYS} days, 1 round (CI smoke, < 1 minute)")
+    parser.add_argument("--no-peer", action="store_true", help="skip the dlt peer")
+    parser.add_argument("--peer", action="store_true", help="run the dlt peer with --quick too (slow)")
+    parser.add_argument("--peer-days", type=int, default=3, help="days the dlt peer loads (default 3; it is slow)")
+    parser.add_argument("--compare-rev", help="also time the ingestion package of this git revision (before/after)")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        name, site_id, first, last, workdir = args.child
+        first_day, last_day = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
+        if name == "floor":
+            result = child_floor(site_id, first_day, last_day)
+        elif name == "ingest":
+            result = child_ingest(site_id, first_day, last_day)
+        else:
+            result = child_peer(site_id, first_day, last_day, workdir)
+        print(json.dumps(result))
+        return 0
+
     first = dt.date.fromisoformat(args.month + "-01")
     last = first.replace(day=calendar.monthrange(first.year, first.month)[1])
-    env = {**os.environ, **demo_env(), "PYTHONPATH": str(PROJECT_ROOT)}
-    results: list[dict] = []
+    repeat = args.repeat
+    if args.quick:
+        last, repeat = first + dt.timedelta(days=QUICK_DAYS - 1), 1
+    size = f"{(last - first).days + 1} days" if args.quick else f"site-month {args.month}"
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
-        # the world spans one more day: ingestion reads the late-listing day after the month
+        workdir = Path(tmp)
+        env = {**os.environ, **demo_env(), "RUNTIME__DLTHUB_TELEMETRY": "false", "DLT_DATA_DIR": str(workdir / "dlt")}
+        # the world spans one more day: ingestion reads the late-listing day after the range
         server, url = start_simulator(env, first, last + dt.timedelta(days=1))
-        env.update({"SMARTCOMM_ISC_URL": url, "SMARTCOMM_REST_URL": url, "SMARTCOMM_DATA_DIR": tmp})
+        env.update({"SMARTCOMM_ISC_URL": url, "SMARTCOMM_REST_URL": url})
+        runner = Runner(env, first, last, workdir)
+        apis = {"isc": args.isc_site, "rest": args.rest_site}
+        old = checkout(args.compare_rev, workdir) if args.compare_rev else None
         try:
-            # Round 0's floor pays the simulator's generation of each page ("cold"); later
-            # floors download pages the simulator has cached ("warm": transfer only). Both
-            # are reported; ingest is compared with each.
-            for round_no in range(args.repeat):
-                for name, code in (("floor", FLOOR), ("ingest", INGEST)):
-                    result = run_child(code, [args.site, str(first), str(last)], env)
-                    result.update(name=name if (name == "ingest" or round_no) else "floor_cold", round=round_no)
-                    if name == "floor" and round_no:
-                        result["name"] = "floor_warm"
-                    results.append(result)
-                    print(
-                        f"{result['name']:>10} round {round_no}: {result['rows']:,} rows in {result['seconds']:.1f} s "
-                        f"= {result['rows'] / result['seconds']:,.0f} rows/s, peak RSS {result['peak_rss_mib']:.0f} MiB"
-                    )
+            for api, site_id in apis.items():
+                runner.run(f"{api} floor cold", "floor", site_id)  # the simulator generates each page
+            for _ in range(repeat):
+                for api, site_id in apis.items():
+                    runner.run(f"{api} floor", "floor", site_id)
+                    runner.run(f"{api} ingest", "ingest", site_id)
+                    if old is not None:
+                        runner.run(f"{api} ingest@rev", "ingest", site_id, code_dir=old)
+            if not args.no_peer and (args.peer or not args.quick):
+                peer_last = min(last, first + dt.timedelta(days=args.peer_days - 1))
+                runner.run("rest peer dlt", "peer", args.rest_site, last=peer_last)
         finally:
             server.terminate()
             server.wait(timeout=30)
-    best = {
-        n: min((r for r in results if r["name"] == n), key=lambda r: r["seconds"])
-        for n in ("floor_cold", "floor_warm", "ingest")
-        if any(r["name"] == n for r in results)
-    }
-    ingest = best["ingest"]
-    summary = {
-        "site": args.site,
-        "month": args.month,
-        "rows": ingest["rows"],
-        "ingest_rows_per_s": ingest["rows"] / ingest["seconds"],
-        "floor_cold_rows_per_s": best["floor_cold"]["rows"] / best["floor_cold"]["seconds"],
-        "ratio_ingest_to_cold_floor": ingest["seconds"] / best["floor_cold"]["seconds"],
-        "target_ratio": 1.5,
-        "ingest_peak_rss_mib": max(r["peak_rss_mib"] for r in results if r["name"] == "ingest"),
-        "floor_peak_rss_mib": max(r["peak_rss_mib"] for r in results if r["name"] != "ingest"),
+        figures = figures_of(runner, apis, size, args.compare_rev)
+    extra = {
+        "sites": apis,
+        "first_day": str(first),
+        "last_day": str(last),
         "load_average_1min": os.getloadavg()[0],
-        "runs": results,
+        "runs": runner.runs,
     }
-    if "floor_warm" in best:
-        summary["floor_warm_rows_per_s"] = best["floor_warm"]["rows"] / best["floor_warm"]["seconds"]
-        summary["ratio_ingest_to_warm_floor"] = ingest["seconds"] / best["floor_warm"]["seconds"]
-    out = PROJECT_ROOT / "bench" / "results" / "ingest.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    warm = summary.get("ratio_ingest_to_warm_floor")
-    print(
-        f"ingest {summary['ingest_rows_per_s']:,.0f} rows/s; ingest/cold floor = {summary['ratio_ingest_to_cold_floor']:.2f}"
-        + (f", ingest/warm floor = {warm:.2f}" if warm else "")
-        + f" (target <= 1.5); ingest peak RSS {summary['ingest_peak_rss_mib']:.0f} MiB; "
-        f"load {summary['load_average_1min']:.1f} -> {out}"
-    )
+    path = save_figures("ingest", figures, extra=extra)
+    print(f"-> {path}")
     return 0
+
+
+def figures_of(runner: Runner, apis: dict[str, str], size: str, rev: str | None) -> list[Figure]:
+    figures = []
+    names = {"isc": "ISC API", "rest": "token REST API"}
+    rows: dict[str, int] = {}
+    for api, site_id in apis.items():
+        rows[api] = next(r["rows"] for r in runner.runs if r["label"] == f"{api} ingest")
+        label = f"{size}, {site_id}, {rows[api]:,} rows"
+        ingest = median(runner.seconds(f"{api} ingest"))
+        floor = median(runner.seconds(f"{api} floor"))
+        n = len(runner.seconds(f"{api} ingest"))
+        figures += [
+            Figure(
+                "ingest",
+                f"passages, {names[api]} -> Parquet",
+                label,
+                ingest,
+                "s",
+                baseline="plain download (warm)",
+                baseline_value=floor,
+                target=f"<= {FLOOR_TARGET}x",
+                meets=ingest / floor <= FLOOR_TARGET,
+                peak_rss_mib=runner.peak(f"{api} ingest"),
+                repeats=n,
+            ),
+            Figure("ingest", f"passages, {names[api]}: ingest rows/s", label, rows[api] / ingest, "rows/s", repeats=n),
+            Figure(
+                "ingest",
+                f"passages, {names[api]}: ingest CPU (user+sys)",
+                label,
+                runner.cpu(f"{api} ingest"),
+                "s",
+                baseline="download CPU",
+                baseline_value=runner.cpu(f"{api} floor"),
+                repeats=n,
+            ),
+            Figure(
+                "ingest",
+                f"passages, {names[api]}: download floor rows/s",
+                label,
+                rows[api] / floor,
+                "rows/s",
+                peak_rss_mib=runner.peak(f"{api} floor"),
+                repeats=n,
+            ),
+        ]
+        if rev:
+            before = median(runner.seconds(f"{api} ingest@rev"))
+            figures.append(
+                Figure(
+                    "ingest",
+                    f"passages, {names[api]}: ingestion at {rev}",
+                    label,
+                    before,
+                    "s",
+                    baseline="ingest (this tree)",
+                    baseline_value=ingest,
+                    peak_rss_mib=runner.peak(f"{api} ingest@rev"),
+                    repeats=n,
+                )
+            )
+    if any(r["label"] == "rest peer dlt" for r in runner.runs):
+        peer = runner.runs[-1]
+        ingest_rate = rows["rest"] / median(runner.seconds("rest ingest"))
+        peer_rate = peer["rows"] / peer["seconds"]
+        figures.append(
+            Figure(
+                "ingest",
+                "passages, token REST API: dlt rest_api -> DuckDB (peer) rows/s",
+                f"{size}, {apis['rest']}, {peer['rows']:,} rows",
+                peer_rate,
+                "rows/s",
+                baseline="ingest rows/s",
+                baseline_value=ingest_rate,
+                ratio=ingest_rate / peer_rate,
+                target=f"ingest >= {PEER_TARGET:.0f}x peer",
+                meets=ingest_rate / peer_rate >= PEER_TARGET,
+                peak_rss_mib=peer["peak_rss_mib"],
+            )
+        )
+    return figures
 
 
 if __name__ == "__main__":
