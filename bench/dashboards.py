@@ -1,34 +1,57 @@
-"""Latency of each dashboard's chart-data requests, cold and warm cache, against a floor.
+"""Latency of every dashboard's chart-data requests, cold and warm cache, against a floor.
 
-    .venv/bin/python -m bench.dashboards --months 12            # build 10 sites x 12 months, then measure
-    .venv/bin/python -m bench.dashboards --data-dir /tmp/sd     # reuse a data dir built earlier
+    .venv/bin/python -m bench.dashboards --quick                          # the quick size (CI smoke)
+    .venv/bin/python -m bench.dashboards --sizes pilot-year district-month
+    .venv/bin/python -m bench.dashboards --serving /tmp/sd/warehouse/serving.duckdb   # measure a built file
 
-Builds the serving database from the simulator (bench/dashboards_data.py) unless --data-dir
-already holds one, starts a real Superset (gunicorn, 2 workers) on a free port, and for
-every dashboard requests each chart's data (`GET /api/v1/chart/{id}/data/`) `--rounds`
-times: cold = `force=true` (the query runs on DuckDB, the cache is refilled), warm = the
-cached answer. The floor, measured in the same run, is the same request for a one-row
-COUNT(*) over the smallest dataset: Superset's own overhead. Writes
-bench/results/dashboards.json and prints p50/p95 per dashboard and the ratio to the floor.
+For each size (bench/scale.py) the marts are built from the cached landing zone (`dbt
+build` + publish, in child processes; Great Expectations is not run, so the data-quality
+dashboard shows only the load audit), the serving file is put where one real Superset
+(gunicorn, as `make serve` runs it) reads it, and every chart of every dashboard is
+requested (`GET /api/v1/chart/{id}/data/`) `--rounds` times: cold = `force=true` (the query
+runs on DuckDB and refills the cache), warm = the cached answer. Timings cover the request
+only: login and the CSRF token are fetched once per client, outside the clock.
+
+The floor, in the same run and on the same serving file, is the same API answering a
+one-row COUNT(*) over the smallest dataset (cold: forced; warm: cached): Superset's own
+cost per request. Superset's metadata (db upgrade, init, assets: minutes here) is prepared
+once and cached under bench/cache/ keyed by the assets' hash.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
+import hashlib
 import json
+import os
+import shutil
 import socket
-import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
-from bench.dashboards_data import build_serving, month_range
+from bench.report import Figure, median, percentile, run_child, save_figures
+from bench.scale import CACHE_DIR, materialize, registry_env
 from superset_assets import server
 
-RESULTS = Path(__file__).resolve().parent / "results"
+COLD_TARGET_MS = 500.0
+WARM_TARGET_MS = 100.0
+ASSET_FILES = ("superset_config.py", "event_log.py", "serving_cache.py", "bundle.py", "setup_superset.py", "roles.yml")
+
+_BUILD = r"""
+import json, time
+from ingestion.paths import data_paths
+from dbt_project.run import build
+from superset_assets.publish import publish
+paths = data_paths()
+t = time.perf_counter(); build(); built = time.perf_counter() - t
+t = time.perf_counter()
+publish(paths.warehouse_db, paths.serving_db, state_db=paths.state_db, quarantine_dir=paths.quarantine)
+print(json.dumps({"dbt_build": built, "publish": time.perf_counter() - t}))
+"""
 
 
 def _free_port() -> int:
@@ -37,9 +60,59 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _quantile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+def _assets_hash() -> str:
+    root = server.PROJECT_ROOT / "superset_assets"
+    digest = hashlib.sha256()
+    for path in sorted([*(root / "assets").rglob("*.yaml"), *(root / name for name in ASSET_FILES)]):
+        if path.exists():
+            digest.update(str(path.relative_to(root)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def prepared_superset(work: Path) -> server.SupersetInstance:
+    """A Superset home for this run: a copy of the cached prepared metadata (built if missing).
+
+    The metadata names the serving file's path, so the cached home comes with a fixed serving
+    path beside it; `use_serving` puts each size's file there."""
+    cached = CACHE_DIR / f"superset-{_assets_hash()}"
+    if not (cached / "home" / "demo_logins.json").exists():
+        shutil.rmtree(cached, ignore_errors=True)
+        inst = server.instance(data_dir=cached / "data", home=cached / "home", port=0)
+        (cached / "data" / "warehouse").mkdir(parents=True, exist_ok=True)
+        server.prepare(inst)
+    home = work / "superset-home"
+    shutil.rmtree(home, ignore_errors=True)
+    shutil.copytree(cached / "home", home, ignore=shutil.ignore_patterns("cache", "*.log", "events.jsonl"))
+    return server.instance(data_dir=cached / "data", home=home, port=_free_port())
+
+
+def use_serving(inst: server.SupersetInstance, serving: Path) -> None:
+    """Put a built serving file where Superset reads it (hard link, renamed into place)."""
+    target = inst.data_dir / "warehouse" / "serving.duckdb"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(serving, tmp)
+    except OSError:
+        shutil.copyfile(serving, tmp)
+    os.replace(tmp, target)
+
+
+def build_size(size_name: str, work: Path, timeout: float) -> tuple[Path, dict]:
+    """Land (cached), build and publish a size; returns its serving file and the build times."""
+    from bench.dashboards_data import demo_env
+
+    root = work / size_name
+    shutil.rmtree(root, ignore_errors=True)
+    materialize(size_name, root)
+    env = {**os.environ, **demo_env(), **registry_env(root), "PYTHONPATH": str(server.PROJECT_ROOT)}
+    run = run_child([sys.executable, "-c", _BUILD], env=env, timeout=timeout)
+    if run.returncode != 0:
+        raise RuntimeError(f"build of {size_name} failed: {run.stderr.strip()[-2000:]}")
+    times = json.loads(run.stdout.strip().splitlines()[-1])
+    return root / "warehouse" / "serving.duckdb", {**times, "peak_rss_mib": run.peak_rss_mib}
 
 
 def _login(base_url: str, username: str, password: str) -> httpx.Client:
@@ -64,75 +137,136 @@ def _timed(client: httpx.Client, method: str, path: str, **kwargs) -> float:
 
 
 def measure(client: httpx.Client, rounds: int) -> dict:
+    """Per dashboard: the cold and warm milliseconds of every chart request; and the floors."""
     dashboards = client.get("/api/v1/dashboard/", params={"q": "(page_size:100)"}).json()["result"]
     datasets = client.get("/api/v1/dataset/", params={"q": "(page_size:100)"}).json()["result"]
     smallest = next(d for d in datasets if d["table_name"] == "district_ratings")
-    floor_body = {
-        "datasource": {"id": smallest["id"], "type": "table"},
-        "force": True,
-        "queries": [{"columns": [], "metrics": ["row_count"], "row_limit": 1}],
-        "result_format": "json",
-        "result_type": "full",
+
+    def floor_body(force: bool) -> dict:
+        return {
+            "datasource": {"id": smallest["id"], "type": "table"},
+            "force": force,
+            "queries": [{"columns": [], "metrics": ["row_count"], "row_limit": 1}],
+            "result_format": "json",
+            "result_type": "full",
+        }
+
+    report: dict = {
+        "floor_cold": [_timed(client, "POST", "/api/v1/chart/data", json=floor_body(True)) for _ in range(rounds * 4)],
+        "floor_warm": [_timed(client, "POST", "/api/v1/chart/data", json=floor_body(False)) for _ in range(rounds * 4)],
+        "dashboards": {},
     }
-    floor = [_timed(client, "POST", "/api/v1/chart/data", json=floor_body) for _ in range(rounds * 5)]
-    report = {"floor_ms": {"p50": statistics.median(floor), "p95": _quantile(floor, 0.95), "n": len(floor)}}
     for dashboard in sorted(dashboards, key=lambda d: d["id"]):
         charts = client.get(f"/api/v1/dashboard/{dashboard['id']}/charts").json()["result"]
-        cold, warm = [], []
+        cold: list[float] = []
+        warm: list[float] = []
         for _ in range(rounds):
             for chart in charts:
                 cold.append(_timed(client, "GET", f"/api/v1/chart/{chart['id']}/data/", params={"force": "true"}))
             for chart in charts:
                 warm.append(_timed(client, "GET", f"/api/v1/chart/{chart['id']}/data/"))
-        report[dashboard["dashboard_title"]] = {
-            "charts": len(charts),
-            "cold_ms": {"p50": statistics.median(cold), "p95": _quantile(cold, 0.95), "n": len(cold)},
-            "warm_ms": {"p50": statistics.median(warm), "p95": _quantile(warm, 0.95), "n": len(warm)},
-        }
+        report["dashboards"][dashboard["dashboard_title"]] = {"charts": len(charts), "cold": cold, "warm": warm}
     return report
+
+
+def _server_rss_mib(inst: server.SupersetInstance) -> float | None:
+    """Resident memory of gunicorn and its workers now (psutil), the server's footprint."""
+    try:
+        import psutil
+
+        parent = psutil.Process(inst.process.pid)
+        return sum(p.memory_info().rss for p in [parent, *parent.children(recursive=True)]) / 2**20
+    except Exception:
+        return None
+
+
+def figures_for(size_name: str, report: dict, server_rss: float | None) -> list[Figure]:
+    floor_cold, floor_warm = median(report["floor_cold"]), median(report["floor_warm"])
+    figures = [
+        Figure("dashboards", "floor: COUNT(*) forced", size_name, floor_cold, "ms", repeats=len(report["floor_cold"])),
+        Figure("dashboards", "floor: COUNT(*) cached", size_name, floor_warm, "ms", repeats=len(report["floor_warm"])),
+    ]
+    for title, row in report["dashboards"].items():
+        for cache, values, floor, target in (
+            ("cold", row["cold"], floor_cold, COLD_TARGET_MS),
+            ("warm", row["warm"], floor_warm, WARM_TARGET_MS),
+        ):
+            p50, p95 = median(values), percentile(values, 95)
+            figures.append(
+                Figure(
+                    "dashboards",
+                    f"{title} {cache} p50",
+                    size_name,
+                    p50,
+                    "ms",
+                    f"floor {cache}",
+                    floor,
+                    repeats=len(values),
+                )
+            )
+            figures.append(
+                Figure(
+                    "dashboards",
+                    f"{title} {cache} p95",
+                    size_name,
+                    p95,
+                    "ms",
+                    baseline=f"floor {cache}",
+                    baseline_value=floor,
+                    target=f"p95 <= {target:.0f} ms",
+                    meets=p95 <= target,
+                    peak_rss_mib=server_rss,
+                    repeats=len(values),
+                )
+            )
+    return figures
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description="Dashboard chart-data latency, cold and warm. Example: python -m bench.dashboards --months 12"
+        description="Dashboard chart-data latency, cold and warm. Example: python -m bench.dashboards --sizes pilot-year"
     )
-    parser.add_argument("--months", type=int, default=12, help="months of simulator data (10 sites)")
-    parser.add_argument("--scale", type=float, default=0.1, help="registry scale (residents, devices)")
-    parser.add_argument("--data-dir", type=Path, default=None, help="reuse (or build into) this data dir")
+    parser.add_argument("--sizes", nargs="+", default=["pilot-year", "district-month"], help="bench/scale.py sizes")
+    parser.add_argument("--quick", action="store_true", help="CI smoke: the quick size, 2 rounds")
+    parser.add_argument("--serving", type=Path, help="measure this serving file instead of building sizes")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--work-dir", type=Path, default=None)
+    parser.add_argument("--timeout", type=float, default=3 * 3600.0, help="seconds per build")
     args = parser.parse_args(argv)
-    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="bench-dashboards-"))
-    serving = data_dir / "warehouse" / "serving.duckdb"
-    build_seconds = {}
-    if not serving.exists():
-        first, last = month_range(dt.date(2026, 1, 1), args.months)
-        build_seconds = build_serving(data_dir, first, last, scale=args.scale).seconds
-    inst = server.instance(data_dir=data_dir, home=data_dir / "superset-bench", port=_free_port())
-    server.prepare(inst)
-    server.start(inst)
+    sizes, rounds = (["quick"], 2) if args.quick else (args.sizes, args.rounds)
+    work = args.work_dir or Path(tempfile.mkdtemp(prefix="bench-dashboards-"))
+    figures: list[Figure] = []
+    details: dict = {}
     try:
-        client = _login(inst.url, "admin", inst.logins()["admin"])
-        report = measure(client, args.rounds)
+        inst = prepared_superset(work)
+        servings = {"given": (args.serving, {})} if args.serving else {}
+        for name in [] if args.serving else sizes:
+            servings[name] = build_size(name, work, args.timeout)
+            figures.append(
+                Figure(
+                    "dashboards",
+                    "build + publish (set-up)",
+                    name,
+                    servings[name][1]["dbt_build"] + servings[name][1]["publish"],
+                    "s",
+                    peak_rss_mib=servings[name][1]["peak_rss_mib"],
+                )
+            )
+        for name, (serving, build_times) in servings.items():
+            use_serving(inst, serving)
+            server.start(inst, workers=args.workers)
+            try:
+                client = _login(inst.url, "admin", inst.logins()["admin"])
+                report = measure(client, rounds)
+                rss = _server_rss_mib(inst)
+            finally:
+                server.stop(inst)
+            figures += figures_for(name, report, rss)
+            details[name] = {"build": build_times, "server_rss_mib": rss, **report}
     finally:
-        server.stop(inst)
-    report["setup"] = {"data_dir": str(data_dir), "months": args.months, "scale": args.scale, "build_s": build_seconds}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "dashboards.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
-    floor = report["floor_ms"]["p50"]
-    print(
-        f"floor (COUNT(*) on a small table through Superset): p50 {floor:.0f} ms, p95 {report['floor_ms']['p95']:.0f} ms"
-    )
-    print(
-        f"{'dashboard':<10} {'charts':>6} {'cold p50':>9} {'cold p95':>9} {'warm p50':>9} {'warm p95':>9} {'cold/floor':>10}"
-    )
-    for name, row in report.items():
-        if name in ("floor_ms", "setup"):
-            continue
-        c, w = row["cold_ms"], row["warm_ms"]
-        print(
-            f"{name:<10} {row['charts']:>6} {c['p50']:>8.0f}ms {c['p95']:>8.0f}ms {w['p50']:>8.0f}ms {w['p95']:>8.0f}ms"
-            f" {c['p50'] / floor:>9.1f}x"
-        )
+        shutil.rmtree(work, ignore_errors=True)
+    save_figures("dashboards", figures, extra={"details": details, "rounds": rounds})
     return 0
 
 
