@@ -50,7 +50,8 @@ class Stage:
     name: str
     module: str
     full_args: list[str] = field(default_factory=list)
-    quick_args: list[str] | None = None  # None: the module takes --quick
+    quick_args: list[str] | None = None  # used unless the module takes --quick (and detect_quick)
+    detect_quick: bool = True
     legacy_file: str | None = None  # bench/results/<file> the module writes by itself
     adapter: Adapter | None = None
     full_timeout: float = 4 * 3600
@@ -133,6 +134,13 @@ def _transform_figures(doc: dict[str, Any], stage: Stage) -> list[Figure]:
 
 STAGES: list[Stage] = [
     Stage(
+        "scale",
+        "bench.scale",
+        full_args=["bench", "--size", "quick"],
+        quick_args=["bench", "--quick"],
+        detect_quick=False,
+    ),
+    Stage(
         "ingest",
         "bench.ingest",
         full_args=["--repeat", "3"],
@@ -156,6 +164,8 @@ STAGES: list[Stage] = [
 
 
 def _supports_quick(stage: Stage) -> bool:
+    if not stage.detect_quick:
+        return False
     path = stage.module_path()
     return bool(path) and "--quick" in path.read_text(encoding="utf-8", errors="replace")
 

@@ -301,6 +301,29 @@ def registry_env(root: Path) -> dict[str, str]:
     return {"SMARTCOMM_DATA_DIR": str(root), "SMARTCOMM_REGISTRY": str(root / REGISTRY_FILE)}
 
 
+def bench_landing(size_name: str) -> None:
+    """Figures of the generator itself: time and peak RSS to land a size from scratch."""
+    import resource
+    import tempfile
+
+    from bench.report import Figure, save_figures
+
+    with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
+        landed = land(size_name, cache_dir=Path(tmp), rebuild=True)
+    figures = [
+        Figure(
+            "scale",
+            "land (simulator + ingestion writer)",
+            size_name,
+            landed.seconds,
+            "s",
+            peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        ),
+        Figure("scale", "rows landed per second", size_name, landed.rows / landed.seconds, "rows/s"),
+    ]
+    save_figures("scale", figures, extra={"rows": landed.rows, "partitions": landed.partitions})
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Land simulator data at a bench size. Example: python -m bench.scale land pilot-year"
@@ -310,6 +333,9 @@ def main(argv: list[str] | None = None) -> int:
     p_land = sub.add_parser("land", help="build (or reuse) a size in the cache; prints its folder")
     p_land.add_argument("size", choices=list(SIZES))
     p_land.add_argument("--rebuild", action="store_true")
+    p_bench = sub.add_parser("bench", help="time landing a size from scratch (a throwaway cache); report figures")
+    p_bench.add_argument("--size", default="quick", choices=list(SIZES))
+    p_bench.add_argument("--quick", action="store_true", help="the quick size (CI smoke)")
     p_mat = sub.add_parser("materialize", help="a data dir whose landing zone links the cached size")
     p_mat.add_argument("size", choices=list(SIZES))
     p_mat.add_argument("root", type=Path)
@@ -317,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "list":
         for s in SIZES.values():
             print(f"{s.name:<18} {s.sites:>4} sites  {s.first}..{s.last} ({s.days} days)  scale {s.scale:g}")
+    elif args.command == "bench":
+        bench_landing("quick" if args.quick else args.size)
     elif args.command == "land":
         landed = land(args.size, rebuild=args.rebuild)
         state = "reused" if landed.reused else "built"
