@@ -40,9 +40,13 @@ $(STAMPS)/venv-superset: requirements/superset.lock.txt | $(STAMPS)/uv
 	@VIRTUAL_ENV=$(SS_VENV) $(UV) pip sync -q --compile-bytecode requirements/superset.lock.txt
 	@touch $@
 
+# Debian packages: requirements/debian.txt for everyone (CI too); debian-scale.txt only for
+# the scale-out stack (`make scale-setup`).
 $(STAMPS)/system: requirements/debian.txt
+$(STAMPS)/system-scale: requirements/debian-scale.txt
+$(STAMPS)/system $(STAMPS)/system-scale:
 	@mkdir -p $(STAMPS)
-	@missing=$$(for p in $$(cat requirements/debian.txt); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	@missing=$$(for p in $$(cat $<); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then echo "==> installing Debian packages: $$missing"; \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null); \
@@ -58,10 +62,11 @@ lock: ## re-resolve requirements/*.in into the lock files
 	@echo "==> locking requirements"
 	$(UV) pip compile -q --python-version 3.11 requirements/pipeline.in -o requirements/pipeline.lock.txt
 	$(UV) pip compile -q --python-version 3.11 requirements/superset.in -o requirements/superset.lock.txt
+	$(UV) pip compile -q --python-version 3.11 requirements/spark.in -o requirements/spark.lock.txt
 
 demo: pipeline serve ## the main job: the pipeline on the simulator for the demo window, then the dashboards
 
-pipeline: setup ## simulator → ingest DAGs → evaluate_district (GX, dbt, publish, report), via `airflow dags test`
+pipeline: setup ## simulator → ingest DAGs → evaluate_district (GX, dbt, publish, report), via `dag.test()`
 	@$(PY) -m ingestion.registry check
 	@$(PY) -m pipeline.demo $(PIPELINE_ARGS)
 
@@ -102,6 +107,30 @@ ingest-status: setup ## watermarks, lag, last outcome per site and kind (data/st
 bench-ingest: setup ## one site-month of ISC passages into Parquet vs a plain download of the same pages (rows/s ratio, peak RSS)
 	$(PY) bench/ingest.py
 
+START ?=
+END   ?=
+SITES ?=
+.PHONY: bench bench-quick bench-dashboards bench-e2e
+bench: setup ## every stage's benchmark at pilot and district sizes: one table + bench/results/latest.json (long: see bench/README.md)
+	$(PY) -m bench
+
+bench-quick: setup ## the benchmark suite at CI-smoke sizes (same table and JSON)
+	$(PY) -m bench --quick
+
+bench-dashboards: setup ## chart-data p50/p95, cold and warm, per dashboard with a real Superset (BENCH_SIZES, default pilot-year district-month)
+	$(PY) -m bench.dashboards --sizes $(or $(BENCH_SIZES),pilot-year district-month)
+
+bench-e2e: setup ## the daily incremental pipeline run at 10, 50 and 200 sites and its growth exponent
+	$(PY) -m bench.e2e --sizes $(or $(BENCH_SIZES),pilot-month district50-month district-month)
+
+.PHONY: airflow backfill
+airflow: setup ## a real Airflow 3 (standalone: LocalExecutor, SQLite, parallelism 4) on 127.0.0.1 with the DAGs and a demo simulator; prints URL and login
+	@$(PY) -m pipeline.airflow_server
+
+backfill: setup ## re-run START..END (YYYY-MM-DD) [SITES=a,b] idempotently through the DAG code, then evaluate
+	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make backfill START=YYYY-MM-DD END=YYYY-MM-DD [SITES=a,b]"; exit 2; }
+	@$(PY) -m pipeline.demo --backfill --start $(START) --end $(END) $(if $(SITES),--sites $(SITES))
+
 test: setup ## run lint and the default test suite
 	@echo "==> ruff"
 	@$(VENV)/bin/ruff check .
@@ -116,9 +145,38 @@ lint: setup ## ruff on Python, dbt parse on SQL
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
 
+# --- Scale-out: the same models on Spark, the same DAGs on Celery (docs/scale-out.md) ----
+# Never part of `make setup` / `make test` / `make demo`: pyspark is ~480 MB and the stack
+# needs 2-4 GiB. Settings: deploy/cluster.env; state: .cluster/ (git-ignored).
+SPARK_VENV := .venv-spark
+.PHONY: scale-setup cluster-up cluster-down cluster-status test-scale bench-spark
+
+$(STAMPS)/venv-spark: requirements/spark.lock.txt | $(STAMPS)/uv
+	@echo "==> building $(SPARK_VENV) from requirements/spark.lock.txt"
+	@test -x $(SPARK_VENV)/bin/python || $(UV) venv -q --python $(PYTHON_BIN) $(SPARK_VENV)
+	@VIRTUAL_ENV=$(SPARK_VENV) $(UV) pip sync -q requirements/spark.lock.txt
+	@touch $@
+
+scale-setup: setup $(STAMPS)/venv-spark $(STAMPS)/system-scale ## the scale-out extras: .venv-spark (pyspark) and redis-server
+
+cluster-up: scale-setup ## start Spark master+worker+Thrift, Redis, Airflow API/scheduler/DAG processor and 2 Celery workers on loopback
+	@$(PY) -m deploy.cluster up
+
+cluster-down: ## stop the local scale-out stack (keeps .cluster/)
+	@$(PY) -m deploy.cluster down
+
+cluster-status: ## which services of the local scale-out stack run
+	@$(PY) -m deploy.cluster status
+
+test-scale: scale-setup ## DuckDB-vs-Spark marts and the Celery two-worker pipeline (tests/scale, slow, ~4 GiB)
+	@$(PY) -m pytest tests/scale -m slow $(PYTEST_ARGS)
+
+bench-spark: scale-setup ## dbt build on Spark beside DuckDB, with peak memory (JVMs included)
+	@$(PY) -m bench.spark $(BENCH_SPARK_ARGS)
+
 clean: ## remove generated data and caches (keeps the environments)
 	@echo "==> removing data/, landing/, warehouse/, caches"
 	rm -rf data landing warehouse bench/results test-artifacts .pytest_cache .ruff_cache dbt_project/target dbt_project/logs
 
 distclean: clean ## also remove both environments
-	rm -rf $(VENV) $(SS_VENV) $(STAMPS)
+	rm -rf $(VENV) $(SS_VENV) $(SPARK_VENV) $(STAMPS)
