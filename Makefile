@@ -110,7 +110,7 @@ bench-ingest: setup ## one site-month of ISC passages into Parquet vs a plain do
 START ?=
 END   ?=
 SITES ?=
-.PHONY: bench bench-quick bench-dashboards bench-e2e
+.PHONY: bench bench-quick bench-dashboards bench-daily
 bench: setup ## every stage's benchmark at pilot and district sizes: one table + bench/results/latest.json (long: see bench/README.md)
 	$(PY) -m bench
 
@@ -120,7 +120,7 @@ bench-quick: setup ## the benchmark suite at CI-smoke sizes (same table and JSON
 bench-dashboards: setup ## chart-data p50/p95, cold and warm, per dashboard with a real Superset (BENCH_SIZES, default pilot-year district-month)
 	$(PY) -m bench.dashboards --sizes $(or $(BENCH_SIZES),pilot-year district-month)
 
-bench-e2e: setup ## the daily incremental pipeline run at 10, 50 and 200 sites and its growth exponent
+bench-daily: setup ## the daily incremental pipeline run at 10, 50 and 200 sites and its growth exponent
 	$(PY) -m bench.e2e --sizes $(or $(BENCH_SIZES),pilot-month district50-month district-month)
 
 .PHONY: airflow backfill
