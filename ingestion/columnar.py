@@ -73,6 +73,7 @@ class Page:
     def __init__(self, records: list[dict[str, Any]]) -> None:
         self.records = records
         self._fields: dict[str, list[Any]] = {}
+        self._arrays: dict[str, pa.Array | None] = {}
 
     def __len__(self) -> int:
         return len(self.records)
@@ -83,10 +84,15 @@ class Page:
             values = self._fields[name] = [r.get(name) for r in self.records]
         return values
 
+    def array(self, name: str) -> pa.Array | None:
+        """A field as the Arrow array Arrow infers (None when its values mix types)."""
+        if name not in self._arrays:
+            self._arrays[name] = Column(self.field(name)).as_arrow()
+        return self._arrays[name]
 
-def _field_values(rule: FieldRule, page: Page) -> list[Any]:
-    """The raw vendor values of a plain rule (first present source), blanks as `default`."""
-    fallback = None if rule.default is _MISSING else rule.default
+
+def _field_values(rule: FieldRule, page: Page, fallback: Any) -> list[Any]:
+    """The raw vendor values of a plain rule (first non-blank source), blanks as `fallback`."""
     values = page.field(rule.sources[0])
     for source in rule.sources[1:]:  # synonyms: fill the blanks from the next name
         if None in values or "" in values:
@@ -94,6 +100,37 @@ def _field_values(rule: FieldRule, page: Page) -> list[Any]:
     if "" in values or (fallback is not None and None in values):
         values = [fallback if v is None or v == "" else v for v in values]
     return values
+
+
+def _field_column(rule: FieldRule, page: Page, fallback: Any) -> Column:
+    """_field_values() in Arrow: blanks ("" or missing) are nulls, synonyms are coalesced and
+    the rest take `fallback`; values Arrow cannot type alike are left to _field_values()."""
+    merged: pa.Array | None = None
+    for source in rule.sources:
+        arr = page.array(source)
+        if arr is None:
+            return Column(_field_values(rule, page, fallback))  # mixed types: Python decides
+        if pa.types.is_string(arr.type):
+            empty = pc.equal(arr, "")
+            if _any(empty):
+                arr = pc.if_else(empty, pa.scalar(None, pa.string()), arr)
+        if merged is None or pa.types.is_null(merged.type):
+            merged = arr
+        elif not pa.types.is_null(arr.type):
+            if arr.type != merged.type:
+                return Column(_field_values(rule, page, fallback))
+            merged = pc.coalesce(merged, arr)
+        if not merged.null_count:
+            break
+    assert merged is not None
+    if merged.null_count and fallback is not None:
+        if pa.types.is_null(merged.type):
+            return Column([fallback] * len(page))
+        try:
+            merged = pc.fill_null(merged, pa.scalar(fallback, merged.type))
+        except _ARROW_ERRORS:
+            return Column(_field_values(rule, page, fallback))
+    return Column(array=merged)
 
 
 def _code_text(arr: pa.Array) -> pa.Array | None:
@@ -105,18 +142,17 @@ def _code_text(arr: pa.Array) -> pa.Array | None:
     return None
 
 
-def _mapped_codes(rule: FieldRule, values: list[Any]) -> Column:
-    """A coded field through its code list; an unknown code makes the page a slow one."""
+def _mapped_codes(rule: FieldRule, raw: Column) -> Column:
+    """A coded field (blanks null) through its code list; an unknown code makes the page a slow one."""
     assert rule.codes is not None
     fallback = None if rule.default is _MISSING else rule.default
-    raw = Column(values)
     arr = raw.as_arrow()
     text = _code_text(arr) if arr is not None else None
     if arr is None or text is None or pa.types.is_null(arr.type):
         if arr is not None and pa.types.is_null(arr.type):
-            return Column([fallback] * len(values))
+            return Column([fallback] * len(raw.as_list()))
         try:
-            return Column(rule.map_codes(values))
+            return Column(rule.map_codes(raw.as_list()))
         except RowError:
             raise SlowPath from None
     blank = pc.is_null(arr)
@@ -129,13 +165,13 @@ def _mapped_codes(rule: FieldRule, values: list[Any]) -> Column:
     try:
         targets = pa.array([rule.codes[k] for k in keys], from_pandas=False)
     except _ARROW_ERRORS:
-        return Column(rule.map_codes(values))
+        return Column(rule.map_codes(raw.as_list()))
     mapped = targets.take(positions)
     if fallback is not None and mapped.null_count:
         try:
             mapped = pc.fill_null(mapped, pa.scalar(fallback, targets.type))
         except _ARROW_ERRORS:
-            return Column(rule.map_codes(values))
+            return Column(rule.map_codes(raw.as_list()))
     return Column(array=mapped)
 
 
@@ -155,9 +191,9 @@ def canonical_columns(mapping: KindMapping, page: Page, needed: set[str]) -> dic
             except RowError:
                 raise SlowPath from None
         elif rule.codes is not None:
-            out[rule.target] = _mapped_codes(rule, _field_values(FieldRule(rule.target, rule.sources), page))
+            out[rule.target] = _mapped_codes(rule, _field_column(rule, page, None))
         else:
-            out[rule.target] = Column(_field_values(rule, page))
+            out[rule.target] = _field_column(rule, page, None if rule.default is _MISSING else rule.default)
     return out
 
 
@@ -299,7 +335,7 @@ def _blank(value: Any) -> bool:
 def record_ids(mapping: KindMapping, page: Page) -> pa.Array:
     """The vendor's record ids as text (null when absent)."""
     if len(mapping.record_id) == 1 and "." not in mapping.record_id[0]:
-        arr = Column(page.field(mapping.record_id[0])).as_arrow()
+        arr = page.array(mapping.record_id[0])
         if arr is not None and pa.types.is_null(arr.type):
             return pa.nulls(len(page), pa.string())
         if arr is not None and pa.types.is_integer(arr.type):

@@ -8,7 +8,7 @@ The range is inclusive local days (Asia/Shanghai). The connector also reads the
 listed after its true day; each day's partition is then rebuilt whole from the source, so
 pulling a range again (or an overlapping one) replaces, never appends. Days are written as
 soon as every listing that can hold their rows has been read, so memory stays at a few days.
-Pages are fetched in a background thread while the previous page is normalized.
+Pages are fetched in a background thread (up to PREFETCH_PAGES ahead) while earlier ones are mapped.
 
 Failures raise FetchError naming site, kind and cause after the audit row is closed as
 `failed`; days already written stay valid (each is atomic and complete on its own).
@@ -27,7 +27,7 @@ from typing import Any
 
 from ingestion.connectors import Connector, Unit, make_connector
 from ingestion.http import FetchError, NotDeliveredError, RetryPolicy
-from ingestion.landing import VALIDATION_FILE, LandingResult, PartitionBuilder, new_run_id
+from ingestion.landing import BATCH_ROWS, VALIDATION_FILE, LandingResult, PartitionBuilder, new_run_id
 from ingestion.mapping import load_shape_mapping
 from ingestion.paths import DataPaths, data_paths
 from ingestion.pii import Pseudonymizer
@@ -75,7 +75,14 @@ def _guard_settings() -> tuple[float, int]:
 _DONE = object()
 
 
-def _prefetch(connector: Connector, units: list[Unit], depth: int = 4) -> Iterator[tuple[Unit, list[Any] | None]]:
+# Pages read ahead: more than a landing batch (BATCH_ROWS / 1,000-row pages), so the vendor
+# keeps serving while a batch is mapped.
+PREFETCH_PAGES = 2 * BATCH_ROWS // 1000
+
+
+def _prefetch(
+    connector: Connector, units: list[Unit], depth: int = PREFETCH_PAGES
+) -> Iterator[tuple[Unit, list[Any] | None]]:
     """(unit, page) pairs read in a background thread; (unit, None) marks a finished unit."""
     channel: queue.Queue[Any] = queue.Queue(maxsize=depth)
     stop = threading.Event()
