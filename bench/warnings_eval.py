@@ -257,26 +257,32 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def evaluate(window: Window, anomalies: int, data_dir: Path, scale: float = 0.1, reuse: bool = False) -> dict[str, Any]:
-    """Land (unless `reuse`), build, score. Returns the figures with the seconds each step took."""
-    from dbt_project.run import build
-    from simulator import World
-
+def evaluate(
+    window: Window,
+    anomalies: int,
+    data_dir: Path,
+    scale: float = 0.1,
+    reuse: bool = False,
+    time_daily: bool = False,
+) -> dict[str, Any]:
+    """Land (unless `reuse`), build, score. Returns the figures with the seconds each step took;
+    `time_daily` then lands the next day and times its incremental build."""
     paths = data_paths(data_dir)
-    timings: dict[str, float] = {}
+    timings: dict[str, Any] = {}
     started = time.perf_counter()
     if reuse and paths.warehouse_db.exists():
-        registry = scaled_registry(load_registry(), scale)
-        world = World(seed=7, registry=registry, anomalies_per_quarter=anomalies)
+        registry, world = warning_world(anomalies, scale)
     else:
         registry, world = land_window(paths, window, anomalies, scale)
         timings["land_s"] = round(time.perf_counter() - started, 1)
         started = time.perf_counter()
-        build(paths.root)
+        build_warnings(paths)
         timings["build_s"] = round(time.perf_counter() - started, 1)
     result = score(
         read_warnings(paths.warehouse_db), labelled_episodes(world, registry, window), window, len(registry.sites)
     )
+    if time_daily:
+        timings["daily_increment"] = daily_increment(paths, registry, world, window.end + dt.timedelta(days=1))
     return {**result, "anomalies_per_quarter": anomalies, "scale": scale, "timings": timings}
 
 
