@@ -80,20 +80,9 @@ def plan(run_id: str) -> dict[str, Any]:
     """
     now = _utc_now()
     with _state() as con:
-        has_audit = con.execute(
-            "select count(*) from information_schema.tables where table_name = 'load_audit'"
-        ).fetchone()[0]
-        since = con.execute("select max(landed_until_utc) from evaluation_runs where outcome = 'success'").fetchone()[0]
+        since, rows = _landed_since_last_success(con, now)
         landed: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-        if has_audit:
-            rows = con.execute(
-                """
-                select site_id, kind, interval_start, interval_end from load_audit
-                where outcome = 'success' and finished_at_utc <= ?
-                  and (? is null or finished_at_utc > ?)
-                """,
-                [now, since, since],
-            ).fetchall()
+        if rows:
             for site_id, kind, start, end in rows:
                 day = start
                 while day <= end:
@@ -109,6 +98,31 @@ def plan(run_id: str) -> dict[str, Any]:
         )
     log.info("evaluation %s: %d site-kind-days landed since %s", run_id, days, since)
     return {"run_id": run_id, "landed_until_utc": now.isoformat(), "sites": sites, "days": days}
+
+
+def _landed_since_last_success(con: duckdb.DuckDBPyConnection, now: dt.datetime) -> tuple[Any, list[tuple]]:
+    """(last successful evaluation's landed_until_utc, [(site, kind, start, end)] of loads finished since)."""
+    since = con.execute("select max(landed_until_utc) from evaluation_runs where outcome = 'success'").fetchone()[0]
+    if not con.execute("select count(*) from information_schema.tables where table_name = 'load_audit'").fetchone()[0]:
+        return since, []
+    rows = con.execute(
+        """
+        select site_id, kind, interval_start, interval_end from load_audit
+        where outcome = 'success' and finished_at_utc <= ?
+          and (? is null or finished_at_utc > ?)
+        """,
+        [now, since, since],
+    ).fetchall()
+    return since, rows
+
+
+def nothing_to_evaluate() -> bool:
+    """True when a successful evaluation covers every successful load (a re-run may skip it)."""
+    if not data_paths().state_db.exists():
+        return False
+    with _state() as con:
+        since, rows = _landed_since_last_success(con, _utc_now())
+    return since is not None and not rows
 
 
 def all_days(planned: dict[str, Any]) -> list[str]:
