@@ -39,7 +39,7 @@ from superset_assets import server
 
 COLD_TARGET_MS = 500.0
 WARM_TARGET_MS = 100.0
-ASSET_FILES = ("superset_config.py", "event_log.py", "serving_cache.py", "bundle.py", "setup_superset.py", "roles.yml")
+ASSET_FILES = ("bundle.py", "setup_superset.py", "roles.yml")  # what shapes the metadata (not the runtime config)
 
 _BUILD = r"""
 import json, time
