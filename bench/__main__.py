@@ -18,6 +18,7 @@ import argparse
 import importlib.util
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -55,7 +56,7 @@ class Stage:
     legacy_file: str | None = None  # bench/results/<file> the module writes by itself
     adapter: Adapter | None = None
     full_timeout: float = 4 * 3600
-    quick_timeout: float = 240
+    quick_timeout: float = 900  # a quick stage takes about a minute on a quiet machine
     in_quick: bool = True
     size_label: str = ""
 
@@ -261,8 +262,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="CI smoke sizes (make bench-quick)")
     parser.add_argument("--stages", help=f"comma-separated subset of {','.join(s.name for s in STAGES)}")
     parser.add_argument("--out", type=Path, help="results file (default bench/results/bench-<timestamp>.json)")
+    parser.add_argument(
+        "--stage-args",
+        action="append",
+        default=[],
+        metavar="STAGE=ARGS",
+        help='replace a stage\'s arguments, e.g. "dashboards=--sizes pilot-month district50-month"',
+    )
     args = parser.parse_args(argv)
     names = [s.strip() for s in args.stages.split(",")] if args.stages else None
+    for item in args.stage_args:
+        name, _, rest = item.partition("=")
+        stage = next((s for s in STAGES if s.name == name), None)
+        if stage is None:
+            parser.error(f"--stage-args: unknown stage {name!r}")
+        stage.full_args = stage.quick_args = shlex.split(rest)
+        stage.detect_quick = False
     path, figures, statuses = run(names, args.quick, args.out)
     print_table(figures, title=f"bench ({'quick' if args.quick else 'full'})", stages=statuses)
     print(f"results: {path}")
