@@ -68,23 +68,7 @@ history as (
         and past.day = cast({{ dbt.dateadd('day', '-7 * weeks_back.weeks_back', 'targets.day') }} as date)
 ),
 
-medians as (
-    select site_id, measure, day, count(*) as baseline_weeks, {{ percentile('past_value', 0.5) }} as forecast
-    from history
-    group by site_id, measure, day
-),
-
-deviations as (
-    select
-        history.site_id,
-        history.measure,
-        history.day,
-        {{ percentile('abs(history.past_value - medians.forecast)', 0.5) }} as mad
-    from history
-    inner join medians
-        on history.site_id = medians.site_id and history.measure = medians.measure and history.day = medians.day
-    group by history.site_id, history.measure, history.day
-),
+{{ median_and_mad('history', ['site_id', 'measure', 'day']) }},
 
 sites as (
     select site_id, name_zh, street_id, street_name_zh from {{ ref('dim_site') }}
@@ -102,11 +86,11 @@ final as (
         targets.is_forecast,
         case when targets.is_forecast then '预测' else '实际' end as row_type_zh,
         targets.actual,
-        medians.forecast,
+        medians.expected as forecast,
         greatest(
-            medians.forecast - {{ var('forecast_interval_z') }} * greatest(1.4826 * deviations.mad, sqrt(medians.forecast)), 0
+            medians.expected - {{ var('forecast_interval_z') }} * {{ warning_sigma('deviations.mad', 'medians.expected', "'poisson'", 0) }}, 0
         ) as forecast_lower,
-        medians.forecast + {{ var('forecast_interval_z') }} * greatest(1.4826 * deviations.mad, sqrt(medians.forecast))
+        medians.expected + {{ var('forecast_interval_z') }} * {{ warning_sigma('deviations.mad', 'medians.expected', "'poisson'", 0) }}
             as forecast_upper,
         cast(coalesce(medians.baseline_weeks, 0) as bigint) as baseline_weeks
     from targets

@@ -25,16 +25,9 @@ final as (
         baselines.hour_start,
         baselines.window_observed as observed,
         baselines.expected,
-        case
-            when detectors.direction = 'low' then baselines.expected - detectors.z_threshold * greatest(
-                1.4826 * baselines.mad,
-                case when detectors.noise = 'poisson' then sqrt(greatest(baselines.expected, detectors.sigma_floor)) else detectors.sigma_floor end
-            )
-            else baselines.expected + detectors.z_threshold * greatest(
-                1.4826 * baselines.mad,
-                case when detectors.noise = 'poisson' then sqrt(greatest(baselines.expected, detectors.sigma_floor)) else detectors.sigma_floor end
-            )
-        end as threshold,
+        case when detectors.direction = 'low' then -1 else 1 end * detectors.z_threshold
+            * {{ warning_sigma('baselines.mad', 'baselines.expected', 'detectors.noise', 'detectors.sigma_floor') }}
+            + baselines.expected as threshold,
         baselines.hour_start >= warnings.start_time
             and baselines.hour_start < warnings.last_abnormal_until as in_warning
     from warnings

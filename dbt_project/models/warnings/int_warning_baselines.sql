@@ -28,33 +28,7 @@ history as (
         and past.hour_start = {{ dbt.dateadd('day', '-7 * weeks_back.weeks_back', 'series.hour_start') }}
 ),
 
-medians as (
-    select
-        site_id,
-        signal,
-        series_key,
-        hour_start,
-        count(*) as baseline_weeks,
-        {{ percentile('past_value', 0.5) }} as expected
-    from history
-    group by site_id, signal, series_key, hour_start
-),
-
-deviations as (
-    select
-        history.site_id,
-        history.signal,
-        history.series_key,
-        history.hour_start,
-        {{ percentile('abs(history.past_value - medians.expected)', 0.5) }} as mad
-    from history
-    inner join medians
-        on history.site_id = medians.site_id
-        and history.signal = medians.signal
-        and history.series_key = medians.series_key
-        and history.hour_start = medians.hour_start
-    group by history.site_id, history.signal, history.series_key, history.hour_start
-),
+{{ median_and_mad('history', ['site_id', 'signal', 'series_key', 'hour_start']) }},
 
 final as (
     select

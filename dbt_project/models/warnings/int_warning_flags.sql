@@ -21,13 +21,7 @@ scored as (
         baselines.step_hours,
         baselines.window_observed as observed,
         baselines.expected,
-        greatest(
-            1.4826 * baselines.mad,
-            case
-                when detectors.noise = 'poisson' then sqrt(greatest(baselines.expected, detectors.sigma_floor))
-                else detectors.sigma_floor
-            end
-        ) as sigma,
+        {{ warning_sigma('baselines.mad', 'baselines.expected', 'detectors.noise', 'detectors.sigma_floor') }} as sigma,
         case
             when detectors.direction = 'high' then baselines.window_observed - baselines.expected
             else baselines.expected - baselines.window_observed
