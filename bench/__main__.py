@@ -65,31 +65,6 @@ class Stage:
         return Path(spec.origin) if spec and spec.origin else None
 
 
-def _ingest_figures(doc: dict[str, Any], stage: Stage) -> list[Figure]:
-    rows = doc["rows"]
-    ingest_s = rows / doc["ingest_rows_per_s"]
-    floor_rps = doc.get("floor_cold_rows_per_s") or doc.get("floor_rows_per_s")
-    floor_s = rows / floor_rps
-    ratio = ingest_s / floor_s
-    size = f"site-month ({doc.get('site', '?')} {doc.get('month', '')})"
-    return [
-        Figure(
-            "ingest",
-            "passages over HTTP -> Parquet",
-            size,
-            ingest_s,
-            "s",
-            baseline="plain download",
-            baseline_value=floor_s,
-            ratio=ratio,
-            target="<= 1.5x floor",
-            meets=ratio <= 1.5,
-            peak_rss_mib=doc.get("ingest_peak_rss_mib"),
-            repeats=sum(1 for r in doc.get("runs", []) if r.get("name") == "ingest") or 1,
-        )
-    ]
-
-
 def _validate_figures(doc: dict[str, Any], stage: Stage) -> list[Figure]:
     ratio = doc["validate_s"] / doc["landing_s"]
     return [
@@ -109,30 +84,6 @@ def _validate_figures(doc: dict[str, Any], stage: Stage) -> list[Figure]:
     ]
 
 
-def _transform_figures(doc: dict[str, Any], stage: Stage) -> list[Figure]:
-    figures = []
-    for r in doc["results"]:
-        size = f"{r['sites']} sites x {r['months']} months"
-        floor = r["floor_scan_seconds"]
-        figures.append(Figure("transform", "dbt build (full)", size, r["dbt_build_seconds"], "s", "scan floor", floor))
-        share = r["incremental_day_given_seconds"] / r["dbt_build_seconds"]
-        figures.append(
-            Figure(
-                "transform",
-                "dbt build (one new day)",
-                size,
-                r["incremental_day_given_seconds"],
-                "s",
-                baseline="full build",
-                baseline_value=r["dbt_build_seconds"],
-                ratio=share,
-                target="< 0.1x full build",
-                meets=share < 0.1,
-            )
-        )
-    return figures
-
-
 STAGES: list[Stage] = [
     Stage(
         "scale",
@@ -141,23 +92,9 @@ STAGES: list[Stage] = [
         quick_args=["bench", "--quick"],
         detect_quick=False,
     ),
-    Stage(
-        "ingest",
-        "bench.ingest",
-        full_args=["--repeat", "3"],
-        quick_args=["--repeat", "1"],
-        legacy_file="ingest.json",
-        adapter=_ingest_figures,
-    ),
+    Stage("ingest", "bench.ingest"),
     Stage("validate", "bench.validate", legacy_file="validate.json", adapter=_validate_figures, quick_args=[]),
-    Stage(
-        "transform",
-        "bench.transform",
-        full_args=["--months", "1", "12", "--out", str(RESULTS_DIR / "transform.json")],
-        quick_args=["--months", "1", "--out", str(RESULTS_DIR / "transform.json")],
-        legacy_file="transform.json",
-        adapter=_transform_figures,
-    ),
+    Stage("transform", "bench.transform", full_args=["--sizes", "pilot-month", "pilot-year", "district-month"]),
     Stage("dashboards", "bench.dashboards"),
     Stage("e2e", "bench.e2e"),
     Stage("spark", "bench.spark", in_quick=False),
