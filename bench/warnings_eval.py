@@ -286,13 +286,34 @@ def evaluate(
     return {**result, "anomalies_per_quarter": anomalies, "scale": scale, "timings": timings}
 
 
+def time_on_size(size_name: str, data_dir: Path) -> dict[str, Any]:
+    """The time the warning models take in a whole `dbt build` and in a daily incremental one
+    (the last landed day rebuilt, as the pipeline does), on a bench/scale.py size."""
+    from bench.scale import materialize, size
+    from dbt_project.run import build
+
+    paths, _registry = materialize(size_name, data_dir)
+    figures: dict[str, Any] = {"size": size_name}
+    for label, days in (("full", None), ("daily", [size(size_name).last.isoformat()])):
+        started = time.perf_counter()
+        result = build(paths.root, landing_days=days)
+        warning, total = warning_node_seconds(result)
+        figures[label] = {
+            "wall_s": round(time.perf_counter() - started, 1),
+            "nodes_s": round(total, 1),
+            "warning_nodes_s": round(warning, 1),
+        }
+    return figures
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Score fct_warnings against the simulator's labelled episodes. "
         "Example: python -m bench.warnings_eval --start 2026-04-01 --end 2026-06-30 --anomalies 8"
     )
-    parser.add_argument("--start", required=True, help="first evaluated local day (warm-up weeks are landed before it)")
-    parser.add_argument("--end", required=True, help="last evaluated local day")
+    parser.add_argument("--size", default=None, help="only time the warning models on this bench/scale.py size")
+    parser.add_argument("--start", default=None, help="first evaluated local day (warm-up weeks are landed before it)")
+    parser.add_argument("--end", default=None, help="last evaluated local day")
     parser.add_argument("--anomalies", type=int, default=8, help="labelled episodes per site per quarter (0 = quiet)")
     parser.add_argument("--scale", type=float, default=0.1, help="registry scale (residents and devices)")
     parser.add_argument("--data-dir", default=None, help="data directory (default: a temporary one)")
@@ -304,6 +325,15 @@ def main(argv: list[str] | None = None) -> int:
         "--json", default=None, help="write the figures here (default bench/results/warnings_eval_<anomalies>.json)"
     )
     args = parser.parse_args(argv)
+    if args.size:
+        with tempfile.TemporaryDirectory(prefix="warnings-time-") as tmp:
+            figures = time_on_size(args.size, Path(args.data_dir or tmp))
+        print(json.dumps(figures, indent=2))
+        out = Path(args.json) if args.json else RESULTS / f"warnings_time_{args.size}.json"
+        out.write_text(json.dumps(figures, indent=2), encoding="utf-8")
+        return 0
+    if not (args.start and args.end):
+        parser.error("--start and --end are needed (or --size)")
     window = Window(dt.date.fromisoformat(args.start), dt.date.fromisoformat(args.end))
     with tempfile.TemporaryDirectory(prefix="warnings-eval-") as tmp:
         result = evaluate(window, args.anomalies, Path(args.data_dir or tmp), args.scale, args.reuse, args.time_daily)
