@@ -77,13 +77,14 @@ def time_copy(landing: Path, work: Path) -> float:
     return seconds
 
 
-def dbt_build(root: Path, days: list[str] | None = None) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of `python -m dbt_project.run build` in a child process."""
+def dbt_build(root: Path, days: list[str] | None = None, checkout: Path = PROJECT_ROOT) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of `python -m dbt_project.run build` in a child process
+    (from `checkout`: another tree of the repository gives before/after figures)."""
     argv = [sys.executable, "-m", "dbt_project.run", "build", "--data-dir", str(root)]
     if days:
         argv += ["--days", ",".join(days)]
-    env = {**os.environ, **registry_env(root), "PYTHONPATH": str(PROJECT_ROOT), "DO_NOT_TRACK": "1"}
-    run = run_child(argv, env=env, cwd=PROJECT_ROOT)
+    env = {**os.environ, **registry_env(root), "PYTHONPATH": str(checkout), "DO_NOT_TRACK": "1"}
+    run = run_child(argv, env=env, cwd=checkout)
     if run.returncode != 0:
         raise RuntimeError(f"dbt build failed in {root}:\n{run.stdout[-3000:]}\n{run.stderr[-2000:]}")
     return run.seconds, run.peak_rss_mib
@@ -108,7 +109,7 @@ def check_floor_agrees(paths: DataPaths, floor_rows: list[tuple]) -> None:
         raise AssertionError(f"fct_passages holds {duplicates} duplicate (site_id, event_id) after the runs")
 
 
-def measure(size_name: str, work: Path, repeat: int, with_copy: bool) -> list[Figure]:
+def measure(size_name: str, work: Path, repeat: int, with_copy: bool, checkout: Path = PROJECT_ROOT) -> list[Figure]:
     """Every figure of one size; the scratch data dirs live under work/ and are removed after."""
     from simulator import World  # only the benchmark and tests reach the simulator's Python API
 
@@ -126,14 +127,14 @@ def measure(size_name: str, work: Path, repeat: int, with_copy: bool) -> list[Fi
     fixed_runs = []
     for _ in range(repeat):
         shutil.rmtree(empty.warehouse_dir, ignore_errors=True)
-        fixed_runs.append(dbt_build(empty.root))
+        fixed_runs.append(dbt_build(empty.root, checkout=checkout))
     fixed = median(seconds for seconds, _ in fixed_runs)
     shutil.rmtree(empty.root, ignore_errors=True)
 
     full_runs = []
     for _ in range(repeat):
         shutil.rmtree(paths.warehouse_dir, ignore_errors=True)
-        full_runs.append(dbt_build(paths.root))
+        full_runs.append(dbt_build(paths.root, checkout=checkout))
     full = median(seconds for seconds, _ in full_runs)
 
     world = World(seed=SEED, registry=registry)
@@ -142,7 +143,7 @@ def measure(size_name: str, work: Path, repeat: int, with_copy: bool) -> list[Fi
     day_runs = []
     for attempt in range(repeat):
         land_fast(world, registry, [day], paths, run_id=f"bench-{size_name}-day-{attempt}", pseudonymizer=pseudonymizer)
-        day_runs.append(dbt_build(paths.root, [day.isoformat()]))
+        day_runs.append(dbt_build(paths.root, [day.isoformat()], checkout=checkout))
     one_day = median(seconds for seconds, _ in day_runs)
     check_floor_agrees(paths, floor_runs[-1][1])
 
@@ -221,6 +222,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="CI smoke: the quick size, one run each, no copy figure")
     parser.add_argument("--no-copy", action="store_true", help="skip the copy figure")
+    parser.add_argument(
+        "--checkout",
+        type=Path,
+        default=PROJECT_ROOT,
+        help="run dbt from this tree of the repository (e.g. `git archive <rev>` unpacked) for before/after figures",
+    )
     parser.add_argument("--work-dir", default=None, help="scratch directory (default: a temporary one)")
     parser.add_argument("--out", default=None, help="also write the figures here (JSON)")
     args = parser.parse_args(argv)
@@ -233,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     figures: list[Figure] = []
     try:
         for name in sizes:
-            figures += measure(name, work, repeat, with_copy=not (args.quick or args.no_copy))
+            figures += measure(name, work, repeat, not (args.quick or args.no_copy), args.checkout.resolve())
     finally:
         if not args.work_dir:
             shutil.rmtree(work, ignore_errors=True)

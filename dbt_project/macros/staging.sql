@@ -3,7 +3,7 @@
 
   Ingestion already maps vendor names, codes and time formats to the landing contract
   (config/kinds.yml), so a staging model only selects its shape, re-asserts the contract
-  types (a drifted file read with union_by_name can widen a column), names the partition
+  types (a file of another contract version, read with union_by_name, can widen a column), names the partition
   day and turns the UTC fetch instant into local time. Shape-specific cleanup goes in the
   `extra_columns` hook of the model file, nowhere else.
 #}
