@@ -19,6 +19,7 @@ from typing import Any
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 import great_expectations as gx
+import great_expectations.execution_engine.pandas_execution_engine as gx_pandas_engine
 import pandas as pd
 from great_expectations.core.run_identifier import RunIdentifier
 from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -28,7 +29,18 @@ from expectations.results import DataQualityPipelineError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DATASOURCE = "smartcomm"
-RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 10}
+# Pass/fail with counts and up to 10 failing values (the examples in dq_results). SUMMARY
+# would add the failing rows' index list and an index query: two copies of the whole
+# frame per expectation.
+RESULT_FORMAT: dict[str, Any] = {"result_format": "BASIC", "partial_unexpected_count": 10}
+# Only whether each expectation held: for a many-day batch whose failures are re-checked per day.
+BOOLEAN_ONLY: dict[str, Any] = {"result_format": "BOOLEAN_ONLY"}
+
+# GX fingerprints every in-memory batch under 1 GB with an md5 over pandas' hash of every
+# value (batch_markers.pandas_data_fingerprint), which nothing here reads; on a month of
+# passages that hash cost more than all the expectations together. 0 turns it off.
+# (tests/expectations check the setting still exists in the installed GX.)
+gx_pandas_engine.HASH_THRESHOLD = 0
 
 
 def default_gx_root() -> Path:
@@ -102,18 +114,54 @@ class GxEngine:
     def is_registered(self, name: str) -> bool:
         return name in self._definitions
 
-    def run(self, suite_name: str, frame: pd.DataFrame, parameters: dict[str, Any] | None, run_name: str) -> list[Any]:
-        """Validate `frame`; the per-expectation results, or DataQualityPipelineError if any raised."""
+    def run(
+        self,
+        suite_name: str,
+        frame: pd.DataFrame,
+        parameters: dict[str, Any] | None,
+        run_name: str,
+        result_format: dict[str, Any] | None = None,
+    ) -> list[Any]:
+        """Validate `frame` with a registered suite and store the result (Data Docs); the
+        per-expectation results, or DataQualityPipelineError if any raised."""
         definition = self._definitions[suite_name]
         try:
             result = definition.run(
                 batch_parameters={"dataframe": frame},
                 expectation_parameters=parameters or {},
-                result_format=RESULT_FORMAT,
+                result_format=result_format or RESULT_FORMAT,
                 run_id=RunIdentifier(run_name=run_name),
             )
         except GreatExpectationsError as exc:
             raise DataQualityPipelineError(f"suite {suite_name}: GX failed before checking the data: {exc}") from exc
+        return self._checked(suite_name, result)
+
+    def recheck(
+        self,
+        suite_name: str,
+        expectations: list[Any],
+        frame: pd.DataFrame,
+        parameters: dict[str, Any] | None,
+        result_format: dict[str, Any] | None = None,
+    ) -> list[Any]:
+        """Validate `frame` with some expectations of a registered suite, not stored.
+
+        For the days of a many-day batch once a check failed on the batch: which days failed,
+        their counts and failing values. `expectations` are fresh objects (built from code).
+        """
+        batch_definition = self._definitions[suite_name].batch_definition
+        suite = gx.ExpectationSuite(name=f"{suite_name}.recheck", expectations=expectations)
+        try:
+            batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
+            result = batch.validate(
+                suite, result_format=result_format or RESULT_FORMAT, expectation_parameters=parameters or {}
+            )
+        except GreatExpectationsError as exc:
+            raise DataQualityPipelineError(f"suite {suite_name}: GX failed before checking the data: {exc}") from exc
+        return self._checked(suite_name, result)
+
+    @staticmethod
+    def _checked(suite_name: str, result: Any) -> list[Any]:
         broken = [
             f"{r.expectation_config.type}({r.expectation_config.kwargs.get('column', '')}): {msg}"
             for r in result.results

@@ -4,11 +4,13 @@ Per landed kind there are two suites:
 - `landing.<kind>.schema` runs on a small frame with one row per column of the partition
   (name, dtype), so a missing, renamed, added or retyped column is reported as such
   instead of making column expectations raise;
-- `landing.<kind>` runs on the partition's rows (conformed to the contract's columns).
-`landing.partition` runs on a one-row profile of the partition (file readable, rows
-landed and quarantined). Values that depend on the partition (its site, its day, the row
-bounds from the registry and the previous days) are `$PARAMETER`s filled in at run time,
-so the suites themselves are static and reviewable.
+- `landing.<kind>` runs on the rows of many day partitions at once (conformed to the
+  contract's columns), each row carrying its partition's day (`_partition_day`) and its
+  own local day (`_row_day`), so every check is row by row and holds per partition.
+`landing.partition` runs on a profile with one row per (site, kind, day) partition (file
+present and readable, rows landed and quarantined, row-count bounds from the registry and
+the previous days). The site is a `$PARAMETER` and the per-partition bounds are columns
+of the profile, so the suites themselves are static and reviewable.
 
 Every expectation carries `meta.rule` (the rule name in rules.yml) and a GX severity.
 """
@@ -24,6 +26,11 @@ from great_expectations.expectations.metadata_types import FailureSeverity
 from expectations.rules import PANDAS_TYPES, kind_rules, load_rules, mart_severity, severity
 
 PARTITION_SUITE = "landing.partition"
+# Columns the landing validator adds to a content frame: the partition's local day (from the
+# file's folder) and the row's own local day (its day column, floored). Natural keys are
+# unique per partition day, and a row belongs in its partition when the two are equal.
+PARTITION_DAY = "_partition_day"
+ROW_DAY = "_row_day"
 
 
 def _meta(rule: str, column: str | None = None, description: str = "") -> dict[str, Any]:
@@ -111,20 +118,13 @@ def build_content_suite(kind: str) -> gx.ExpectationSuite:
                 )
             )
     key = list(rules.natural_key)
-    if len(key) == 1:
-        add(
-            gxe.ExpectColumnValuesToBeUnique(
-                column=key[0], severity=_sev("natural_key_unique"), meta=_meta("natural_key_unique", key[0])
-            )
+    add(
+        gxe.ExpectCompoundColumnsToBeUnique(
+            column_list=[PARTITION_DAY, *key],  # unique within each day partition (register snapshots repeat keys)
+            severity=_sev("natural_key_unique"),
+            meta=_meta("natural_key_unique", ",".join(key)),
         )
-    else:
-        add(
-            gxe.ExpectCompoundColumnsToBeUnique(
-                column_list=key,
-                severity=_sev("natural_key_unique"),
-                meta=_meta("natural_key_unique", ",".join(key)),
-            )
-        )
+    )
     add(
         gxe.ExpectColumnValuesToBeInSet(
             column="site_id",
@@ -134,11 +134,10 @@ def build_content_suite(kind: str) -> gx.ExpectationSuite:
         )
     )
     add(
-        gxe.ExpectColumnValuesToBeBetween(
-            column=rules.day_column,
-            min_value={"$PARAMETER": "day_start"},
-            max_value={"$PARAMETER": "day_end"},
-            strict_max=True,
+        gxe.ExpectColumnPairValuesToBeEqual(
+            column_A=ROW_DAY,
+            column_B=PARTITION_DAY,
+            ignore_row_if="either_value_is_missing",
             severity=_sev("day_inside_partition"),
             meta=_meta("day_inside_partition", rules.day_column, "rows fall inside the partition's local day"),
         )
@@ -154,24 +153,19 @@ def build_content_suite(kind: str) -> gx.ExpectationSuite:
                 meta=_meta("time_order", f"{later}>={earlier}", f"{later} is not before {earlier}"),
             )
         )
-    for rule, low, high in (
-        ("rows_vs_registry_min", "rows_registry_min", None),
-        ("rows_vs_registry_max", None, "rows_registry_max"),
-        ("rows_vs_history", "rows_history_min", "rows_history_max"),
-    ):
-        add(
-            gxe.ExpectTableRowCountToBeBetween(
-                min_value={"$PARAMETER": low} if low else None,
-                max_value={"$PARAMETER": high} if high else None,
-                severity=_sev(rule),
-                meta=_meta(rule),
-            )
-        )
     return _suite(content_suite_name(kind), expectations)
 
 
+# Checks of the partition profile that concern its rows: not reported for an unreadable partition.
+ROW_COUNT_RULES = ("rows_vs_registry_min", "rows_vs_registry_max", "rows_vs_history")
+
+
 def build_partition_suite() -> gx.ExpectationSuite:
-    """The partition as a file: present, readable, and not mostly quarantined."""
+    """Each partition as a file: present, readable, not mostly quarantined, a plausible row count.
+
+    Row-count bounds differ per partition, so they are columns of the profile (null: no
+    bound) compared with `landed_rows`; rows_vs_history is two comparisons, one outcome.
+    """
     share = load_rules()["quarantine_share"]
     expectations: list[Any] = []
     expectations.append(
@@ -201,6 +195,22 @@ def build_partition_suite() -> gx.ExpectationSuite:
                 max_value=float(limit),
                 severity=_sev(rule),
                 meta=_meta(rule, column, f"at most {limit:.0%} of the rows quarantined"),
+            )
+        )
+    for rule, larger, smaller, description in (
+        ("rows_vs_registry_min", "landed_rows", "rows_registry_min", "enough rows for the site's size"),
+        ("rows_vs_registry_max", "rows_registry_max", "landed_rows", "not far more rows than the site's size explains"),
+        ("rows_vs_history", "landed_rows", "rows_history_min", "row count near the previous days' median"),
+        ("rows_vs_history", "rows_history_max", "landed_rows", "row count near the previous days' median"),
+    ):
+        expectations.append(
+            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A=larger,
+                column_B=smaller,
+                or_equal=True,
+                ignore_row_if="either_value_is_missing",
+                severity=_sev(rule),
+                meta=_meta(rule, None, description),
             )
         )
     return _suite(PARTITION_SUITE, expectations)

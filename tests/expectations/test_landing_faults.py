@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
@@ -180,3 +181,85 @@ def test_negative_duration_that_reached_landing_warns(validator, land, data_dir)
     report = validator.validate_partition("alerts", SITE, day, "order")
     assert report.ok
     assert failed(report, "warning") == {"time_order:closed_time>=raised_time"}
+
+
+def test_a_fault_in_one_day_of_a_week_is_reported_on_that_day_only(validator, clean_week, data_dir):
+    """The week is checked as one batch; a failing check is traced back to its day with its count and values."""
+    import pyarrow as pa
+
+    from expectations.landing import partition_facts
+
+    bad_day = clean_week[3]
+    path = partition_file(data_dir, "passages", bad_day)
+    table = pq.read_table(path)
+    ids, directions = table.column("event_id").to_pylist(), table.column("direction").to_pylist()
+    changed = ["sideways" if i.endswith("7") else d for i, d in zip(ids, directions, strict=True)]
+    bad_rows = changed.count("sideways")
+    field = table.schema.field("direction")
+    pq.write_table(
+        table.set_column(table.schema.get_field_index("direction"), field, pa.array(changed, field.type)), path
+    )
+    paths = data_paths(data_dir)
+    assert (
+        partition_facts(paths, "passages", SITE, bad_day).schema
+        == partition_facts(paths, "passages", SITE, clean_week[0]).schema
+    ), "the damaged day must share the batch of the clean days"
+    report = validator.validate([SITE], clean_week, ["passages"], run_id="one-bad-day")
+    failures = [(o.partition_date, o.expectation) for o in report.failures]
+    assert failures == [(bad_day, "value_set:direction")], failures
+    outcome = report.failures[0]
+    assert outcome.severity == "critical" and outcome.unexpected_count == bad_rows > 0
+    assert "sideways" in outcome.unexpected_examples
+    # every day still has its own outcome for every expectation, passed or not
+    per_day = {d: {o.expectation for o in report.outcomes if o.partition_date == d} for d in clean_week}
+    assert all(names == per_day[bad_day] for names in per_day.values())
+    passed = next(
+        o for o in report.outcomes if o.partition_date == clean_week[0] and o.expectation == "value_set:direction"
+    )
+    rows = pq.ParquetFile(partition_file(data_dir, "passages", clean_week[0])).metadata.num_rows
+    assert passed.success and passed.observed_value == f"0 of {rows} rows unexpected"
+
+
+def test_register_snapshots_of_two_months_repeat_keys_without_failing(validator, data_dir):
+    """Natural keys are unique per partition: the same residents in two monthly snapshots are no duplicates."""
+    import pyarrow as pa
+
+    from ingestion.contract import contract
+
+    days = [dt.date(2026, 1, 1), dt.date(2026, 2, 1)]
+    for day in days:
+        n = 800
+        rows = {
+            "snapshot_date": [day] * n,
+            "person_key": [f"{i:032x}" for i in range(n)],
+            "household_key": [f"h{i // 3:031x}" for i in range(n)],
+            "building": ["1"] * n,
+            "age_band": ["35-59"] * n,
+            "is_elderly": [False] * n,
+            "lives_alone": [None] * n,
+            "last_verified_date": [day] * n,
+            "site_id": [SITE] * n,
+            "_run_id": ["r"] * n,
+            "_source_shape": ["manual_xlsx"] * n,
+            "_source_record_id": [None] * n,
+            "_fetched_at_utc": [dt.datetime(2026, 1, 1, 2, 0)] * n,
+        }
+        folder = data_paths(data_dir).partition("register", SITE, day.isoformat())
+        folder.mkdir(parents=True)
+        pq.write_table(pa.Table.from_pydict(rows, schema=contract("register").schema), folder / "data.parquet")
+    report = validator.validate([SITE], [days[0], days[0] + dt.timedelta(days=1), days[1]], ["register"], "snap")
+    assert not report.failures, [(o.partition_date, o.expectation, o.observed_value) for o in report.failures]
+    assert {o.partition_date for o in report.outcomes} == set(days)
+    assert len(report.skipped) == 1  # the day without a snapshot
+
+
+def test_gx_batch_fingerprint_setting_still_exists():
+    """expectations.engine turns off GX's per-batch md5 of every value; a GX upgrade that renames the
+    setting would silently bring back the cost (about as much as all the checks on a month)."""
+    import great_expectations.execution_engine.pandas_execution_engine as gx_pandas_engine
+
+    import expectations.engine  # noqa: F401  (applies the setting)
+
+    assert gx_pandas_engine.HASH_THRESHOLD == 0
+    source = Path(gx_pandas_engine.__file__).read_text(encoding="utf-8")
+    assert "< HASH_THRESHOLD" in source and "pandas_data_fingerprint" in source
