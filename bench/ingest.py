@@ -269,7 +269,8 @@ class Runner:
         if done.returncode != 0:
             raise RuntimeError(f"{label} failed: {done.stderr[-3000:]}")
         result = json.loads(done.stdout.strip().splitlines()[-1])
-        result.update(label=label, child=child, site=site_id, peak_rss_mib=round(done.peak_rss_mib, 1))
+        days = ((last or self.last) - self.first).days + 1
+        result.update(label=label, child=child, site=site_id, days=days, peak_rss_mib=round(done.peak_rss_mib, 1))
         self.runs.append(result)
         rows = result.get("rows")
         rate = f" = {rows / result['seconds']:,.0f} rows/s" if rows else ""
@@ -437,7 +438,7 @@ def figures_of(runner: Runner, apis: dict[str, str], size: str, rev: str | None)
             Figure(
                 "ingest",
                 "passages, token REST API: dlt rest_api -> DuckDB (peer) rows/s",
-                f"{size}, {apis['rest']}, {peer['rows']:,} rows",
+                f"{peer['days']} days, {apis['rest']}, {peer['rows']:,} rows",
                 peer_rate,
                 "rows/s",
                 baseline="ingest rows/s",
