@@ -89,8 +89,8 @@ dbt-build: setup ## export the registry's site facts and dbt build the warehouse
 	$(PY) -m ingestion.reference
 	$(PY) -m dbt_project.run build
 
-bench-transform: setup ## time dbt build and a one-day incremental update against the Parquet scan floor (10 sites x 1 and 12 months)
-	$(PY) -m bench.transform --months 1 12 --out bench/results/transform.json
+bench-transform: setup ## dbt fixed cost, full build and one new day vs a hand-written DuckDB query of the monthly counts (pilot month and year)
+	$(PY) -m bench.transform --sizes pilot-month pilot-year --out bench/results/transform.json
 
 INGEST_START ?= 2026-01-05
 INGEST_END   ?= $(INGEST_START)
