@@ -130,17 +130,18 @@ def all_days(planned: dict[str, Any]) -> list[str]:
 
 
 def validate_landing(planned: dict[str, Any]) -> dict[str, Any]:
-    """Validate the planned partitions (the most recent `max_recent_days` per site and kind, see
-    config/pipeline.yml); every site is checked before a critical failure is raised."""
+    """Validate the planned partitions (every planned day, or the most recent `max_recent_days`
+    per site and kind when config/pipeline.yml sets a cap); every site is checked before a
+    critical failure is raised."""
     from expectations.results import CriticalDataQualityError
     from expectations.steps import validate_landing_days
 
-    recent = int(pipeline_config()["landing_validation"]["max_recent_days"])
+    recent = pipeline_config()["landing_validation"].get("max_recent_days")
     summaries, critical = {}, []
     for site_id, kinds in planned["sites"].items():
         by_days: dict[tuple[str, ...], list[str]] = defaultdict(list)  # one call per distinct day set
         for kind, days in kinds.items():
-            by_days[tuple(days[-recent:])].append(kind)
+            by_days[tuple(days[-int(recent) :] if recent else days)].append(kind)
         for days, kind_group in by_days.items():
             try:
                 summary = validate_landing_days(site_id, list(days), planned["run_id"], kinds=kind_group)
