@@ -50,9 +50,11 @@ def run_dbt(
     data_dir: Path | str | None = None,
     check: bool = True,
     project_dir: Path | str = PROJECT_DIR,
+    target: str | None = None,
     landing_days: Iterable[str] | None = None,
 ):
     """Invoke `dbt <command...>` on the project against the data directory; return dbt's result.
+    `target`: a profiles.yml output (default duckdb; `spark` needs a Thrift server, deploy/).
     `landing_days` reaches the models as $SMARTCOMM_LANDING_DAYS, read only while executing
     (macros/incremental.sql): a `--vars` value that changes every day would make dbt parse
     the whole project again on every daily run; the environment does not."""
@@ -60,7 +62,7 @@ def run_dbt(
 
     paths = data_paths(data_dir)
     paths.warehouse_dir.mkdir(parents=True, exist_ok=True)
-    state_dir = paths.warehouse_dir / "dbt"
+    state_dir = paths.warehouse_dir / ("dbt" if target in (None, "duckdb") else f"dbt-{target}")
     args = [
         *command,
         "--project-dir",
@@ -71,6 +73,7 @@ def run_dbt(
         str(state_dir / "target"),
         "--log-path",
         str(state_dir / "logs"),
+        *(["--target", target] if target else []),
     ]
     env = {
         "SMARTCOMM_DATA_DIR": str(paths.root),
@@ -113,6 +116,7 @@ def build(
     landing_days: Iterable[str] | None = None,
     select: str | None = None,
     full_refresh: bool = False,
+    target: str | None = None,
 ):
     """`dbt build`: seeds, models, data tests and unit tests. `landing_days` limits the
     incremental facts, and the data tests on them, to those local days (otherwise they find
@@ -125,7 +129,7 @@ def build(
         command += ["--select", select]
     if full_refresh:
         command.append("--full-refresh")
-    return run_dbt(command, data_dir, landing_days=landing_days)
+    return run_dbt(command, data_dir, target=target, landing_days=landing_days)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,12 +139,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", help="dbt command: build, run, test, docs, ...; further arguments go to dbt")
     parser.add_argument("--data-dir", default=None, help="data directory (default $SMARTCOMM_DATA_DIR or <repo>/data)")
     parser.add_argument("--days", default=None, help="build only: comma-separated local days for the incremental facts")
+    parser.add_argument("--target", default=None, help="profiles.yml output: duckdb (default) or spark (deploy/)")
     args, extra = parser.parse_known_args(argv)
     try:
         if args.command == "build" and not extra:
-            build(args.data_dir, args.days.split(",") if args.days else None)
+            build(args.data_dir, args.days.split(",") if args.days else None, target=args.target)
         else:
-            run_dbt([args.command, *extra], args.data_dir)
+            run_dbt([args.command, *extra], args.data_dir, target=args.target)
     except DbtRunError as exc:
         print(exc)
         return 1

@@ -38,7 +38,7 @@
   {%- set node = graph.sources.values() | selectattr('source_name', 'equalto', source_name) | selectattr('name', 'equalto', table_name) | first -%}
   (select
   {%- for column in node.columns.values() %}
-    cast(null as {{ column.data_type }}) as {{ adapter.quote(column.name) }}{{ ',' if not loop.last }}
+    {{ dbt.cast('null', column.data_type) }} as {{ adapter.quote(column.name) }}{{ ',' if not loop.last }}
   {%- endfor %}
   where 1 = 0)
 {%- endmacro %}

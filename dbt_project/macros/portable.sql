@@ -19,9 +19,10 @@
 {%- endmacro %}
 
 
-{#- Minutes between two timestamps, fractional (seconds kept). -#}
+{#- Minutes between two timestamps, fractional (seconds kept). A double: dividing by a
+    decimal literal (60.0) gives DECIMAL on Spark, DOUBLE on DuckDB. -#}
 {% macro minutes_between(start_column, end_column) -%}
-  ({{ dbt.datediff(start_column, end_column, 'second') }} / 60.0)
+  (cast({{ dbt.datediff(start_column, end_column, 'second') }} as double) / 60)
 {%- endmacro %}
 
 

@@ -7,4 +7,4 @@
 {%- set days = requested_landing_days() if is_incremental() and requested_landing_days() | length > 0 else none %}
 
 select * from {{ landing_partition_files(days) }}
-where kind not like '\_%' escape '\'
+where substring(kind, 1, 1) <> '_'

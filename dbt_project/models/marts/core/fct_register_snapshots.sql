@@ -15,7 +15,7 @@ final as (
         is_elderly,
         lives_alone,
         last_verified_date,
-        {{ dbt.datediff('last_verified_date', 'snapshot_date', 'day') }} as days_since_verified,
+        cast({{ dbt.datediff('last_verified_date', 'snapshot_date', 'day') }} as bigint) as days_since_verified,
         coalesce({{ dbt.datediff('last_verified_date', 'snapshot_date', 'day') }} <= {{ var('register_fresh_days') }}, false) as is_fresh,
         source_shape,
         _run_id,

@@ -43,7 +43,7 @@ final as (
         completed_date,
         promised_days,
         working_days_taken,
-        {{ dbt.datediff('applied_time', 'completed_time', 'second') }} / 3600.0 as hours_taken,
+        cast({{ dbt.datediff('applied_time', 'completed_time', 'second') }} as double) / 3600 as hours_taken,
         completed_time is not null as is_completed,
         working_days_taken <= promised_days as is_on_time,
         channel in ('terminal', 'online') as is_self_service,
