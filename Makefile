@@ -82,7 +82,7 @@ bench-simulator: setup ## measure the simulator: served rows/s, site-month gener
 dq-docs: setup ## build the Great Expectations Data Docs (expectations/gx/uncommitted/data_docs/local_site/index.html)
 	$(PY) -m expectations docs
 
-bench-validate: setup ## measure validating one site-month of passages against the time to land it
+bench-validate: setup ## GX validation of one site-month (passages; every kind) vs the time to land it, peak RSS (--quick: bench-quick)
 	$(PY) bench/validate.py
 
 dbt-build: setup ## export the registry's site facts and dbt build the warehouse from the landing zone (SMARTCOMM_DATA_DIR, default data/)
