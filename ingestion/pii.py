@@ -31,11 +31,11 @@ KEY_HEX_CHARS = 32
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
-_PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
+PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
 # Boundaries exclude letters too, so hex pseudonyms never look like phone numbers.
 ID_CARD_PATTERN = re.compile(r"(?<![0-9A-Za-z])\d{17}[0-9Xx](?![0-9A-Za-z])")
 MOBILE_PATTERN = re.compile(r"(?<![0-9A-Za-z])(?:\+?86[- ]?)?1[3-9]\d{9}(?![0-9A-Za-z])")
-PLATE_PATTERN = re.compile(rf"[{_PROVINCES}][A-Z][A-HJ-NP-Z0-9]{{5,6}}")
+PLATE_PATTERN = re.compile(rf"[{PROVINCES}][A-Z][A-HJ-NP-Z0-9]{{5,6}}")
 
 
 class PseudonymKeyMissing(RuntimeError):
@@ -74,7 +74,7 @@ def age_band(age: int) -> str:
 
 def plate_province(plate: str) -> str | None:
     plate = plate.strip()
-    return plate[0] if plate and plate[0] in _PROVINCES else None
+    return plate[0] if plate and plate[0] in PROVINCES else None
 
 
 def find_personal_data(text: str) -> list[str]:
