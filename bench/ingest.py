@@ -220,7 +220,9 @@ def demo_env() -> dict[str, str]:
 
 
 def start_simulator(env: dict[str, str], first: dt.date, last: dt.date) -> tuple[subprocess.Popen, str]:
-    argv = [sys.executable, "-m", "simulator", "serve", "--seed", "7", "--port", "0"]
+    # a cache for both sites' months (the default 1M rows would evict pages between the floor
+    # and ingest runs, and a "warm" floor would regenerate them)
+    argv = [sys.executable, "-m", "simulator", "serve", "--seed", "7", "--port", "0", "--cache-rows", "4000000"]
     proc = subprocess.Popen(
         [*argv, "--start", str(first), "--end", str(last)],
         cwd=PROJECT_ROOT,
@@ -308,7 +310,7 @@ def main() -> int:
     parser.add_argument("--rest-site", default="lt_xincun", help="a site whose passages come from the token REST API")
     parser.add_argument("--month", default="2026-01", help="YYYY-MM (default 2026-01)")
     parser.add_argument("--repeat", type=int, default=3, help="floor/ingest rounds; medians are reported (default 3)")
-    parser.add_argument("--quick", action="store_true", help=f"{QUICK_DAYS} days, 1 round (CI smoke, < 1 minute)")
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_DAYS} days, 1 round, no peer (CI smoke)")
     parser.add_argument("--no-peer", action="store_true", help="skip the dlt peer")
     parser.add_argument("--peer", action="store_true", help="run the dlt peer with --quick too (slow)")
     parser.add_argument("--peer-days", type=int, default=3, help="days the dlt peer loads (default 3; it is slow)")
