@@ -129,11 +129,9 @@ def daily_increment(paths: DataPaths, registry: Registry, world: Any, day: dt.da
 
 
 def read_warnings(warehouse: Path) -> list[dict[str, Any]]:
+    """Every row of fct_warnings, as dicts."""
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        cursor = con.execute(
-            "select warning_id, site_id, kind, series_key, start_time, last_abnormal_until, detected_at,"
-            " severity, score, is_open from fct_warnings order by site_id, start_time"
-        )
+        cursor = con.execute("select * from fct_warnings order by site_id, start_time")
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
