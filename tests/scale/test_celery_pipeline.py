@@ -26,7 +26,8 @@ from ingestion.paths import data_paths
 from ingestion.registry import DEFAULT_REGISTRY
 from tests.scale.conftest import SITES, cluster_settings, require_scale_environment
 
-pytestmark = pytest.mark.slow
+# Starts the Airflow half of the stack and runs a day's pipeline: minutes, beyond the suite's default timeout.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
 DAGS = [f"ingest_{site}" for site in SITES]
 FINISHED = {"success", "failed"}

@@ -17,7 +17,8 @@ import pytest
 
 from dbt_project.run import run_dbt
 
-pytestmark = pytest.mark.slow
+# Starts a Spark stack and builds the month twice: minutes, far beyond the suite's default timeout.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
 EVALUATION_MARTS = ("indicator_values", "indicator_scores", "star_ratings", "next_star_gaps")
 # The marts, everything they are built from, and the tests on all of it (the whole project,
