@@ -21,7 +21,8 @@ for _ in range(3):
     for kind in landed_kinds():
         engine.register(build_schema_suite(kind))
         engine.register(build_content_suite(kind))
-print("ok", len(engine.context.suites.all()))
+with engine._store_lock():  # other processes may still be writing suite files
+    print("ok", len(engine.context.suites.all()))
 """
 
 
