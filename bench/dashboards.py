@@ -33,7 +33,7 @@ from pathlib import Path
 import httpx
 
 from bench.report import Figure, median, percentile, run_child, save_figures
-from bench.scale import CACHE_DIR, materialize, registry_env
+from bench.scale import CACHE_DIR, audit_landed, materialize, registry_env, size
 from superset_assets import server
 
 COLD_TARGET_MS = 500.0
@@ -111,7 +111,9 @@ def build_size(size_name: str, work: Path, timeout: float) -> tuple[Path, dict]:
 
     root = work / size_name
     shutil.rmtree(root, ignore_errors=True)
-    materialize(size_name, root)
+    paths, registry = materialize(size_name, root)
+    spec = size(size_name)
+    audit_landed(paths, registry, spec.first, spec.last, f"bench-{size_name}")
     env = {
         **os.environ,
         **demo_env(),

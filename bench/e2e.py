@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 from bench.report import Figure, median, run_child, save_figures
-from bench.scale import land_sites, materialize, registry_env, registry_for, size
+from bench.scale import audit_landed, land_sites, materialize, registry_env, registry_for, size
 
 STEPS = ("plan", "validate_landing", "build_marts", "validate_marts", "publish")
 MEMORY_TARGET_MIB = 4096
@@ -86,16 +86,11 @@ def _child(code: str, args: list[str], root: Path, timeout: float) -> tuple[dict
 def land_day(root: Path, size_name: str, day: dt.date, run_id: str) -> int:
     """A new day for every site and kind, landed and audited as a successful load."""
     from ingestion.paths import data_paths
-    from ingestion.state import LoadFigures, StateStore
 
     registry = registry_for(size(size_name))
     paths = data_paths(root)
     landed = land_sites(registry, [day], paths, run_id)
-    store = StateStore(paths)
-    for site in registry.sites:
-        for kind, source in site.sources.items():
-            store.start(run_id, site.site_id, kind, source.shape, day, day)
-            store.finish(run_id, site.site_id, kind, day, day, LoadFigures(), outcome="success", duration_s=0.0)
+    audit_landed(paths, registry, day, day, run_id)
     return landed.rows
 
 

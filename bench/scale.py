@@ -255,6 +255,19 @@ def _link_tree(source: Path, target: Path) -> None:
         shutil.copytree(source, target)
 
 
+def audit_landed(paths: DataPaths, registry: Registry, first: dt.date, last: dt.date, run_id: str) -> None:
+    """Record first..last of every configured (site, kind) as a successful load in the load
+    audit, as ingestion's pulls do: the pipeline plans from it and the data-quality dashboard
+    reads it."""
+    from ingestion.state import LoadFigures, StateStore
+
+    store = StateStore(paths)
+    for site in registry.sites:
+        for kind, source in site.sources.items():
+            store.start(run_id, site.site_id, kind, source.shape, first, last)
+            store.finish(run_id, site.site_id, kind, first, last, LoadFigures(), outcome="success", duration_s=0.0)
+
+
 def land(size_: Size | str, cache_dir: Path | None = None, rebuild: bool = False) -> Landed:
     """The size's landing zone in the cache, built once (see land_sites)."""
     size_ = size(size_) if isinstance(size_, str) else size_
