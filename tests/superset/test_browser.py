@@ -40,7 +40,7 @@ def test_dashboards_render_without_errors(superset: RunningSuperset) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     admin = superset.client("admin")
     dashboards = sorted(admin.dashboards(), key=lambda d: d["id"])
-    assert len(dashboards) == 4
+    assert len(dashboards) == 5
     password = superset.instance.logins()["admin"]
     problems: list[str] = []
     with sync_playwright() as playwright:
