@@ -22,6 +22,8 @@ from bench.transform_data import day_range, land_simulated, scaled_registry
 from dbt_project.run import build
 from ingestion.paths import DataPaths, data_paths
 from ingestion.registry import PROJECT_ROOT, Registry, load_registry
+from ingestion.timeutil import LOCAL_TZ
+from pipeline.freshness import check_freshness
 from superset_assets.publish import publish
 
 SEED = 7
@@ -145,6 +147,7 @@ def build_serving(
     audit_range = day_range(max(start, end - dt.timedelta(days=audit_days - 1)), end)
     pull_for_audit(paths, audit_range, root / "simulator")
     data.seconds["pull_for_audit"] = time.perf_counter() - t
+    check_freshness(dt.datetime.combine(end + dt.timedelta(days=1), dt.time(8), LOCAL_TZ), registry, paths)
 
     t = time.perf_counter()
     build(paths.root)
