@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,20 +54,26 @@ class Chain:
     registry: Registry
 
     def start(self, *args: str) -> subprocess.Popen:
-        """`python -m pipeline.dagruns --retries 0 ARGS` in the background."""
-        log = (self.paths.root / "dagruns.log").open("a", encoding="utf-8")
-        return subprocess.Popen(
-            [sys.executable, "-m", "pipeline.dagruns", "--retries", "0", *args],
-            cwd=PROJECT_ROOT,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-        )
+        """`python -m pipeline.dagruns --retries 0 ARGS` in the background, its output in files
+        (a pipe nobody reads would block the child once full)."""
+        self.paths.root.mkdir(parents=True, exist_ok=True)
+        with (
+            (self.paths.root / "dagruns.out").open("w", encoding="utf-8") as out,
+            (self.paths.root / "dagruns.log").open("a", encoding="utf-8") as log,
+        ):
+            return subprocess.Popen(
+                [sys.executable, "-m", "pipeline.dagruns", "--retries", "0", *args],
+                cwd=PROJECT_ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=log,
+                text=True,
+            )
 
-    def result(self, process: subprocess.Popen, expect_ok: bool = True, timeout: float = 1200) -> dict:
+    def result(self, process: subprocess.Popen, expect_ok: bool = True, timeout: float = 2400) -> dict:
         """Wait for a started run; returns its JSON summary."""
-        stdout, _ = process.communicate(timeout=timeout)
+        process.wait(timeout=timeout)
+        stdout = (self.paths.root / "dagruns.out").read_text(encoding="utf-8", errors="replace")
         lines = [line for line in stdout.splitlines() if line.startswith('{"runs"')]
         if not lines or (expect_ok and process.returncode != 0):
             log = (self.paths.root / "dagruns.log").read_text(encoding="utf-8", errors="replace")
@@ -86,7 +92,14 @@ class E2E:
     home: Path
     root: Path
 
-    def chain(self, name: str) -> Chain:
+    @contextmanager
+    def private_simulator(self, name: str) -> Iterator[SimulatorHandle]:
+        """Another simulator on the same registry and seed, files dropped: for faults that must
+        not reach the chains running beside (faults are per server)."""
+        with _simulator(self.root / name, self.registry_file) as simulator:
+            yield simulator
+
+    def chain(self, name: str, simulator: SimulatorHandle | None = None) -> Chain:
         """A data dir and an AIRFLOW_HOME with its own copy of the migrated metadata DB, so chains
         may run side by side (two `dag.test()` processes on one SQLite file collide)."""
         paths = data_paths(self.root / name)
@@ -94,7 +107,7 @@ class E2E:
         home.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(self.home / "airflow.db", home / "airflow.db")
         extra = {
-            **self.simulator.env,
+            **(simulator or self.simulator).env,
             "SMARTCOMM_DATA_DIR": str(paths.root),
             "SMARTCOMM_REGISTRY": str(self.registry_file),
             "SMARTCOMM_FRESHNESS_AS_OF": AS_OF,
@@ -104,6 +117,28 @@ class E2E:
         return Chain(paths, airflow_environment(home, extra), self.registry)
 
 
+@contextmanager
+def _simulator(workdir: Path, registry_file: Path) -> Iterator[SimulatorHandle]:
+    """A simulator serving `registry_file`, the vendors' files of the month dropped."""
+    with ExitStack() as stack:
+        saved = os.environ.get("SMARTCOMM_REGISTRY")
+        os.environ["SMARTCOMM_REGISTRY"] = str(registry_file)  # the simulator process inherits it
+        try:
+            simulator = stack.enter_context(start_simulator(workdir, seed=SEED, quiet=True))
+        finally:  # this process keeps the project's registry (other tests share it)
+            if saved is None:
+                os.environ.pop("SMARTCOMM_REGISTRY", None)
+            else:
+                os.environ["SMARTCOMM_REGISTRY"] = saved
+        for site in SITES:  # including the late-listing days around the month
+            simulator.control.drop_files(
+                (MONTH_START - dt.timedelta(days=1)).isoformat(),
+                (MONTH_END + dt.timedelta(days=1)).isoformat(),
+                site=site,
+            )
+        yield simulator
+
+
 @pytest.fixture(scope="session")
 def e2e(tmp_path_factory: pytest.TempPathFactory, airflow_home: Path) -> Iterator[E2E]:  # noqa: F811
     """A private simulator on the two-site registry, its files dropped for the month."""
@@ -111,22 +146,7 @@ def e2e(tmp_path_factory: pytest.TempPathFactory, airflow_home: Path) -> Iterato
     registry = e2e_registry()
     registry_file = root / "pilots.yml"
     registry_file.write_text(yaml.safe_dump(registry.model_dump(mode="json"), allow_unicode=True), encoding="utf-8")
-    with ExitStack() as stack:
-        saved = os.environ.get("SMARTCOMM_REGISTRY")
-        os.environ["SMARTCOMM_REGISTRY"] = str(registry_file)  # the simulator process inherits it
-        try:
-            simulator = stack.enter_context(start_simulator(root / "simulator", seed=SEED, quiet=True))
-        finally:  # this process keeps the project's registry (other tests share it)
-            if saved is None:
-                os.environ.pop("SMARTCOMM_REGISTRY", None)
-            else:
-                os.environ["SMARTCOMM_REGISTRY"] = saved
-        for site in SITES:  # the vendors' files, including the late-listing days around the month
-            simulator.control.drop_files(
-                (MONTH_START - dt.timedelta(days=1)).isoformat(),
-                (MONTH_END + dt.timedelta(days=1)).isoformat(),
-                site=site,
-            )
+    with _simulator(root / "simulator", registry_file) as simulator:
         yield E2E(simulator, registry, registry_file, airflow_home, root)
 
 

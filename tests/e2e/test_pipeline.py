@@ -31,37 +31,38 @@ DOWN_SITE = "lt_airport_block"  # its token-REST vendor answers 503 for a day
 
 
 def test_a_vendor_outage_recovered_by_backfill_ends_with_the_clean_marts(e2e: E2E, clean_run: CleanRun) -> None:
-    chain = e2e.chain("fault")
-    sites = ",".join(SITES)
-    before = (OUTAGE_DAY - dt.timedelta(days=1)).isoformat()
-    first = chain.run("--start", MONTH_START.isoformat(), "--end", before, "--sites", sites, "--no-evaluate")
-    assert first["ok"], first
+    with e2e.private_simulator("fault_simulator") as simulator:  # its fault must not reach the clean run
+        chain = e2e.chain("fault", simulator)
+        sites = ",".join(SITES)
+        before = (OUTAGE_DAY - dt.timedelta(days=1)).isoformat()
+        first = chain.run("--start", MONTH_START.isoformat(), "--end", before, "--sites", sites, "--no-evaluate")
+        assert first["ok"], first
 
-    e2e.simulator.control.set_faults([{"fault": "server_error", "site": DOWN_SITE, "kind": "*"}])
-    try:
-        down = chain.run("--start", OUTAGE_DAY.isoformat(), "--end", OUTAGE_DAY.isoformat(), "--sites", DOWN_SITE,
-                         "--no-evaluate", expect_ok=False)  # fmt: skip
-    finally:
-        e2e.simulator.control.clear_faults()
-    (run,) = down["runs"]
-    assert run["state"] == "failed", run
-    failed = {t for t, state in run["tasks"].items() if state == "failed"}
-    api_kinds = {k for k, s in e2e.registry.site(DOWN_SITE).sources.items() if s.shape == "token_rest"}
-    assert failed == {f"land_{k}" for k in api_kinds}, run["tasks"]  # the file drops still landed
+        simulator.control.set_faults([{"fault": "server_error", "site": DOWN_SITE, "kind": "*"}])
+        try:
+            down = chain.run("--start", OUTAGE_DAY.isoformat(), "--end", OUTAGE_DAY.isoformat(), "--sites", DOWN_SITE,
+                             "--no-evaluate", expect_ok=False)  # fmt: skip
+        finally:
+            simulator.control.clear_faults()
+        (run,) = down["runs"]
+        assert run["state"] == "failed", run
+        failed = {t for t, state in run["tasks"].items() if state == "failed"}
+        api_kinds = {k for k, s in e2e.registry.site(DOWN_SITE).sources.items() if s.shape == "token_rest"}
+        assert failed == {f"land_{k}" for k in api_kinds}, run["tasks"]  # the file drops still landed
 
-    # The failure callback recorded one alert per failed task; the freshness check names the feeds.
-    alerts = recorded_alerts(chain.paths.state_db)
-    failures = {a["key"] for a in alerts if a["source"] == "task_failure"}
-    assert len(failures) == len(api_kinds), alerts
-    result = check_freshness(dt.datetime.fromisoformat(AS_OF), e2e.registry, chain.paths)
-    failing = {(p["site_id"], p["kind"]) for p in result["problems"] if p["status"] == "failing"}
-    assert failing == {(DOWN_SITE, k) for k in api_kinds}, result["problems"]
+        # The failure callback recorded one alert per failed task; the freshness check names the feeds.
+        alerts = recorded_alerts(chain.paths.state_db)
+        failures = {a["key"] for a in alerts if a["source"] == "task_failure"}
+        assert len(failures) == len(api_kinds), alerts
+        result = check_freshness(dt.datetime.fromisoformat(AS_OF), e2e.registry, chain.paths)
+        failing = {(p["site_id"], p["kind"]) for p in result["problems"] if p["status"] == "failing"}
+        assert failing == {(DOWN_SITE, k) for k in api_kinds}, result["problems"]
 
-    # Recovered: backfill the rest of the month for both sites (the outage day included).
-    backfill = chain.run("--start", OUTAGE_DAY.isoformat(), "--end", MONTH_END.isoformat(), "--sites", sites)
-    assert backfill["ok"], backfill
-    fresh = check_freshness(dt.datetime.fromisoformat(AS_OF), e2e.registry, chain.paths)
-    assert fresh["feeds"].get("failing", 0) == 0, fresh["problems"]
+        # Recovered: backfill the rest of the month for both sites (the outage day included).
+        backfill = chain.run("--start", OUTAGE_DAY.isoformat(), "--end", MONTH_END.isoformat(), "--sites", sites)
+        assert backfill["ok"], backfill
+        fresh = check_freshness(dt.datetime.fromisoformat(AS_OF), e2e.registry, chain.paths)
+        assert fresh["feeds"].get("failing", 0) == 0, fresh["problems"]
 
     clean_chain = clean_run.wait()
     with duckdb.connect() as con:
