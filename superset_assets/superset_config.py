@@ -83,12 +83,6 @@ from superset_assets.event_log import FileEventLogger  # noqa: E402 (needs the s
 
 EVENT_LOGGER = FileEventLogger(SUPERSET_HOME / "events.jsonl")
 
-# Each worker keeps the serving file open and hands every query a cursor, instead of
-# opening the file per query (see serving_connection.py); a publish is picked up by inode.
-from superset_assets.serving_connection import connection_mutator  # noqa: E402
-
-DB_CONNECTION_MUTATOR = connection_mutator
-
 # The serving database is a local DuckDB file; Superset's default guard against
 # file-based databases must allow it (it is opened read-only).
 PREVENT_UNSAFE_DB_CONNECTIONS = False
