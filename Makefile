@@ -104,7 +104,7 @@ ingest: setup ## demo: land every site and kind for INGEST_START..INGEST_END fro
 ingest-status: setup ## watermarks, lag, last outcome per site and kind (data/state/state.duckdb)
 	@$(PY) -m ingestion status
 
-bench-ingest: setup ## one site-month of ISC passages into Parquet vs a plain download of the same pages (rows/s ratio, peak RSS)
+bench-ingest: setup ## one site-month of passages from the ISC and token REST APIs vs a plain download (ratio) and dlt (peer), peak RSS
 	$(PY) bench/ingest.py
 
 START ?=
