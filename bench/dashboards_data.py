@@ -21,8 +21,9 @@ import yaml
 from bench.transform_data import day_range, land_simulated, scaled_registry
 from dbt_project.run import build
 from ingestion.paths import DataPaths, data_paths
-from ingestion.registry import PROJECT_ROOT, Registry, load_registry
+from ingestion.registry import Registry, load_registry
 from ingestion.timeutil import LOCAL_TZ
+from pipeline.demo import demo_credentials
 from pipeline.freshness import check_freshness
 from superset_assets.publish import publish
 
@@ -50,12 +51,7 @@ class PipelineData:
 
 
 def demo_env() -> dict[str, str]:
-    values = {}
-    for line in (PROJECT_ROOT / "config" / "demo.env").read_text(encoding="utf-8").splitlines():
-        if line.strip() and not line.lstrip().startswith("#") and "=" in line:
-            name, value = line.split("=", 1)
-            values[name.strip()] = value.strip()
-    return values
+    return demo_credentials()
 
 
 AUDIT_KINDS = ("visitors", "alerts", "activities")

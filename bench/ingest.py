@@ -211,12 +211,9 @@ def child_peer(site_id: str, first: dt.date, last: dt.date, workdir: str) -> dic
 
 
 def demo_env() -> dict[str, str]:
-    values = {}
-    for line in (PROJECT_ROOT / "config" / "demo.env").read_text(encoding="utf-8").splitlines():
-        if line.strip() and not line.startswith("#") and "=" in line:
-            name, value = line.split("=", 1)
-            values[name.strip()] = value.strip()
-    return values
+    from pipeline.demo import demo_credentials
+
+    return demo_credentials()
 
 
 def start_simulator(env: dict[str, str], first: dt.date, last: dt.date) -> tuple[subprocess.Popen, str]:

@@ -41,12 +41,9 @@ PASSAGES = "/artemis/api/acs/v1/door/events"
 
 
 def demo_env() -> dict[str, str]:
-    env = {}
-    for line in (PROJECT_ROOT / "config" / "demo.env").read_text(encoding="utf-8").splitlines():
-        if line.strip() and not line.startswith("#") and "=" in line:
-            key, _, value = line.partition("=")
-            env[key.strip()] = value.strip()
-    return env
+    from pipeline.demo import demo_credentials
+
+    return demo_credentials()
 
 
 def signed(env: dict[str, str], path: str) -> dict[str, str]:

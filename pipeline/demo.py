@@ -57,6 +57,7 @@ def default_window() -> tuple[dt.date, dt.date]:
 
 
 def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=value lines of an env file (comments and blanks skipped), as a mapping."""
     values = {}
     for line in path.read_text(encoding="utf-8").splitlines():
         line = line.strip()
@@ -64,6 +65,11 @@ def read_env_file(path: Path) -> dict[str, str]:
             key, value = line.split("=", 1)
             values[key.strip()] = value.strip()
     return values
+
+
+def demo_credentials() -> dict[str, str]:
+    """The demo credentials and pseudonym key of config/demo.env (benchmarks and tests use them too)."""
+    return read_env_file(PROJECT_ROOT / "config" / "demo.env")
 
 
 def demo_environment(data_dir: Path, window_end: dt.date | None = None) -> dict[str, str]:
@@ -75,7 +81,7 @@ def demo_environment(data_dir: Path, window_end: dt.date | None = None) -> dict[
     window_end = window_end or default_window()[1]
     env = dict(os.environ)
     env.setdefault("SMARTCOMM_FRESHNESS_AS_OF", f"{window_end + dt.timedelta(days=1)}T08:00:00+08:00")
-    for key, value in read_env_file(PROJECT_ROOT / "config" / "demo.env").items():
+    for key, value in demo_credentials().items():
         env.setdefault(key, value)
     env.update(
         SMARTCOMM_DATA_DIR=str(data_dir),

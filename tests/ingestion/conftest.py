@@ -7,18 +7,12 @@ from pathlib import Path
 import pytest
 
 from ingestion.paths import DataPaths, data_paths
-
-DEMO_ENV = Path(__file__).resolve().parents[2] / "config" / "demo.env"
+from pipeline.demo import demo_credentials
 
 
 def demo_env() -> dict[str, str]:
     """The demo credentials of config/demo.env as a mapping."""
-    values = {}
-    for line in DEMO_ENV.read_text(encoding="utf-8").splitlines():
-        if line.strip() and not line.lstrip().startswith("#") and "=" in line:
-            name, value = line.split("=", 1)
-            values[name.strip()] = value.strip()
-    return values
+    return demo_credentials()
 
 
 @pytest.fixture
