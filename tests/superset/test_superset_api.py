@@ -51,7 +51,7 @@ def test_assets_import_twice_without_duplicates(admin: Client, superset: Running
         assert reply.status_code == 200, reply.text[:500]
     assert _counts(admin) == EXPECTED
     titles = sorted(d["dashboard_title"] for d in admin.dashboards())
-    assert titles == sorted(["区级总览", "社区详情", "指标与差距", "数据质量"])
+    assert titles == sorted(["区级总览", "社区详情", "指标与差距", "数据质量", "预警"])
 
 
 def test_every_chart_answers_with_rows(admin: Client) -> None:
