@@ -42,8 +42,17 @@ def landing_asset_uris(registry: Registry | None = None, kinds: list[str] | None
     ]
 
 
-def interval_days(data_interval_start: dt.datetime, data_interval_end: dt.datetime) -> tuple[dt.date, dt.date]:
-    """The local days [first, last] covered by an Airflow data interval (half-open, aware)."""
+def interval_days(
+    data_interval_start: dt.datetime | None, data_interval_end: dt.datetime | None
+) -> tuple[dt.date, dt.date]:
+    """The local days [first, last] covered by an Airflow data interval (half-open, aware).
+
+    A run with no data interval (Airflow 3's manual trigger with `logical_date: null`, as the
+    REST API and the UI send it) covers the last complete local day; params may override it.
+    """
+    if data_interval_start is None or data_interval_end is None:
+        yesterday = dt.datetime.now(LOCAL_TZ).date() - dt.timedelta(days=1)
+        return yesterday, yesterday
     first = data_interval_start.astimezone(LOCAL_TZ).date()
     last = (data_interval_end.astimezone(LOCAL_TZ) - dt.timedelta(microseconds=1)).date()
     return first, max(first, last)
@@ -52,8 +61,8 @@ def interval_days(data_interval_start: dt.datetime, data_interval_end: dt.dateti
 def ingest_interval(
     site_id: str,
     kind: str,
-    data_interval_start: dt.datetime,
-    data_interval_end: dt.datetime,
+    data_interval_start: dt.datetime | None,
+    data_interval_end: dt.datetime | None,
     airflow_run_id: str,
     start_day: str | None = None,
     end_day: str | None = None,

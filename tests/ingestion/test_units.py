@@ -119,3 +119,15 @@ def test_state_watermark_and_audit(paths):
     status = store.status()
     assert status[0]["last_run_id"] == "r2" and status[0]["landed_through"] == day
     assert {r["run_id"] for r in store.audit()} == {"r1", "r2"}
+
+
+def test_interval_days_of_a_run_with_and_without_a_data_interval() -> None:
+    """A scheduled run covers its local day; a manual run with no logical date (Airflow 3's
+    REST trigger) has no interval and covers the last complete local day."""
+    from ingestion.orchestration import interval_days
+    from ingestion.timeutil import LOCAL_TZ
+
+    start = dt.datetime(2026, 3, 1, tzinfo=LOCAL_TZ)
+    assert interval_days(start, start + dt.timedelta(days=1)) == (dt.date(2026, 3, 1), dt.date(2026, 3, 1))
+    yesterday = dt.datetime.now(LOCAL_TZ).date() - dt.timedelta(days=1)
+    assert interval_days(None, None) == (yesterday, yesterday)
