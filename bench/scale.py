@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from bench.transform_data import LandedFigures, day_range, land_fast, scaled_registry
-from ingestion.landing import DATA_FILE, atomic_write_table
+from ingestion.landing import DATA_FILE
 from ingestion.paths import DataPaths, data_paths
 from ingestion.pii import Pseudonymizer
 from ingestion.reference import export_reference
@@ -175,9 +175,22 @@ class Landed:
         return self.root / REGISTRY_FILE
 
 
-def clone_site(paths: DataPaths, template: str, site_id: str, days: set[str] | None = None) -> LandedFigures:
-    """Copy a landed site's day partitions (of `days`, default all) as another site: the
-    same records under a new site_id, written through the ingestion writer's atomic write."""
+def write_partition(table: pa.Table, target: Path) -> None:
+    """The ingestion writer's file (zstd Parquet, temp name renamed into place: a cached
+    file hard-linked into a data dir is replaced, never written through) without its fsync
+    per file: a cache becomes valid only when land() syncs and writes its manifest."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.{os.getpid()}.tmp"
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def clone_site(paths: DataPaths, template: str, site_ids: list[str], days: set[str] | None = None) -> LandedFigures:
+    """Copy a landed site's day partitions (of `days`, default all) as other sites: the same
+    records under each new site_id. Each partition is read once for all its copies."""
     figures = LandedFigures()
     for kind_dir in sorted(p for p in paths.landing.iterdir() if p.is_dir() and not p.name.startswith("_")):
         source = kind_dir / f"site={template}"
@@ -187,14 +200,14 @@ def clone_site(paths: DataPaths, template: str, site_id: str, days: set[str] | N
             day = day_dir.name.removeprefix("date=")
             if days is not None and day not in days:
                 continue
-            table = pq.read_table(day_dir / DATA_FILE)
+            table = pq.ParquetFile(day_dir / DATA_FILE).read()
             i = table.schema.get_field_index("site_id")
-            table = table.set_column(
-                i, table.schema.field(i), pa.array([site_id] * table.num_rows, table.schema.field(i).type)
-            )
-            atomic_write_table(table, paths.partition(kind_dir.name, site_id, day) / DATA_FILE)
-            figures.partitions += 1
-            figures.rows += table.num_rows
+            field = table.schema.field(i)
+            for site_id in site_ids:
+                copy = table.set_column(i, field, pa.repeat(pa.scalar(site_id, field.type), table.num_rows))
+                write_partition(copy, paths.partition(kind_dir.name, site_id, day) / DATA_FILE)
+                figures.partitions += 1
+                figures.rows += table.num_rows
     return figures
 
 
@@ -221,13 +234,17 @@ def land_sites(
             run_id,
             sites=generated,
             pseudonymizer=demo_pseudonymizer(),
+            write=write_partition,
         )
-    wanted = {d.isoformat() for d in days}
+    copies: dict[str, list[str]] = {}
     for i, site in enumerate(registry.sites):
         if site.site_id not in pilots:
-            copied = clone_site(paths, generated[i % len(generated)], site.site_id, wanted)
-            figures.partitions += copied.partitions
-            figures.rows += copied.rows
+            copies.setdefault(generated[i % len(generated)], []).append(site.site_id)
+    wanted = {d.isoformat() for d in days}
+    for template, site_ids in copies.items():
+        copied = clone_site(paths, template, site_ids, wanted)
+        figures.partitions += copied.partitions
+        figures.rows += copied.rows
     return figures
 
 
@@ -290,6 +307,7 @@ def land(size_: Size | str, cache_dir: Path | None = None, rebuild: bool = False
             f"bench-{size_.name}",
             pilots_landed=pilots is not None,
         )
+        os.sync()  # the partitions were written without an fsync each (write_partition)
         seconds = time.perf_counter() - started
         write_registry(registry, root)
         info = {"size": asdict(size_), "rows": figures.rows, "partitions": figures.partitions, "seconds": seconds}

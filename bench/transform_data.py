@@ -15,8 +15,9 @@ happened, and the registry's reference tables (ingestion.reference).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -100,10 +101,7 @@ def _pseudonym_column(table: pa.Table, sources: tuple[str, ...], entity: str, ps
     if not present:
         return pa.nulls(table.num_rows, pa.string())
     values = pc.coalesce(*[pc.cast(col, pa.string()) for col in present]) if len(present) > 1 else present[0]
-    values = pc.cast(values, pa.string()).combine_chunks()
-    encoded = values.dictionary_encode()
-    keys = pa.array([pseudonymizer.key_for(entity, v) for v in encoded.dictionary.to_pylist()], pa.string())
-    return pc.take(keys, encoded.indices)
+    return pseudonymizer.keys_for(entity, pc.cast(values, pa.string()).combine_chunks())
 
 
 def _contract_table(
@@ -145,8 +143,10 @@ def land_fast(
     kinds: Iterable[str] | None = None,
     sites: Iterable[str] | None = None,
     pseudonymizer: Pseudonymizer | None = None,
+    write: Callable[[pa.Table, Path], None] = atomic_write_table,
 ) -> LandedFigures:
-    """Write the same partitions column-wise (benchmark volumes; fault-free data only)."""
+    """Write the same partitions column-wise (benchmark volumes; fault-free data only).
+    `write` puts one partition in place (bench/scale.py skips the fsync per file)."""
     export_reference(paths.root, registry)
     figures = LandedFigures()
     pseudonymizer = pseudonymizer or Pseudonymizer()
@@ -163,7 +163,7 @@ def land_fast(
                 generated = world.generate(site.site_id, kind, day)
                 table = _contract_table(kind, generated, site.site_id, source.shape, run_id, fetched, pseudonymizer)
                 target = paths.partition(kind, site.site_id, day.isoformat()) / DATA_FILE
-                atomic_write_table(table, target)
+                write(table, target)
                 figures.partitions += 1
                 figures.rows += table.num_rows
     return figures
