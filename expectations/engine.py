@@ -11,6 +11,8 @@ CPU per expectation before it looks at any data, so runs are few and batches lar
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +32,7 @@ from expectations.results import DataQualityPipelineError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DATASOURCE = "smartcomm"
+FINGERPRINT = "smartcomm_fingerprint"  # suite meta: which code-built version is stored
 # Pass/fail with counts and up to 10 failing values (the examples in dq_results). SUMMARY
 # would add the failing rows' index list and an index query: two copies of the whole
 # frame per expectation.
@@ -42,6 +45,12 @@ BOOLEAN_ONLY: dict[str, Any] = {"result_format": "BOOLEAN_ONLY"}
 # passages that hash cost more than all the expectations together. 0 turns it off.
 # (tests/expectations check the setting still exists in the installed GX.)
 gx_pandas_engine.HASH_THRESHOLD = 0
+
+
+def fingerprint(suite: gx.ExpectationSuite) -> str:
+    """A digest of the suite's name and expectations as built from code (ids left out)."""
+    configs = [{**c.to_json_dict(), "id": None} for c in suite.expectation_configurations]
+    return hashlib.sha256(json.dumps([suite.name, configs], sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def default_gx_root() -> Path:
@@ -75,7 +84,10 @@ class GxEngine:
         with self._store_lock():
             self.context = gx.get_context(mode="file", project_root_dir=str(self.root))
             self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
-            self.datasource = self.context.data_sources.add_or_update_pandas(DATASOURCE)
+            try:  # the stored one keeps its assets (add_or_update would replace it with an empty one)
+                self.datasource = self.context.data_sources.get(DATASOURCE)
+            except KeyError:
+                self.datasource = self.context.data_sources.add_pandas(DATASOURCE)
         self._definitions: dict[str, Any] = {}
 
     @contextmanager
@@ -94,9 +106,24 @@ class GxEngine:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def register(self, suite: gx.ExpectationSuite) -> None:
-        """Store the suite (from code) and its validation definition, replacing older versions."""
+        """Store the suite (from code) and its validation definition, replacing older versions.
+
+        A suite stored with the same fingerprint (of its expectations, in `meta`) is loaded, not
+        written again: each write rewrites GX's JSON and YAML stores, which cost ~0.5 s per suite,
+        paid by every new process (each evaluation run) for every kind before this check.
+        """
+        suite.meta[FINGERPRINT] = fingerprint(suite)
         with self._store_lock():
-            self._register(suite)
+            try:
+                definition = self.context.validation_definitions.get(suite.name)
+            except (GreatExpectationsError, LookupError, ValueError):
+                # not stored, or stored by a process whose assets this context has not loaded
+                # (pydantic's ValidationError is a ValueError): store it from here
+                definition = None
+            if definition is not None and definition.suite.meta.get(FINGERPRINT) == suite.meta[FINGERPRINT]:
+                self._definitions[suite.name] = definition
+            else:
+                self._register(suite)
 
     def _register(self, suite: gx.ExpectationSuite) -> None:
         name = suite.name

@@ -18,7 +18,7 @@ import json
 import statistics
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -36,9 +36,11 @@ from expectations.results import Outcome, ValidationReport, examples_json
 from expectations.rules import PANDAS_TYPES, KindRules, kind_rules, load_rules
 from expectations.suites import (
     PARTITION_DAY,
+    PARTITION_SITE,
     PARTITION_SUITE,
     ROW_COUNT_RULES,
     ROW_DAY,
+    batch_suite_name,
     build_content_suite,
     build_partition_suite,
     build_schema_suite,
@@ -225,30 +227,66 @@ def conform(
 
 
 @cache
+def content_configs(kind: str) -> tuple[Any, ...]:
+    """The content suite's expectation configurations in order (read only: outcomes are built from them)."""
+    return tuple(e.configuration for e in build_content_suite(kind).expectations)
+
+
+def content_expectations(kind: str, keys: set[str], across_sites: bool = False) -> list[Any]:
+    """Fresh expectation objects (GX binds them to the suite they are run in) of the content suite
+    (or its batch variant) whose `rule[:column]` is in `keys`."""
+    suite = build_content_suite(kind, across_sites=across_sites)
+    return [e for e in suite.expectations if expectation_key(e.configuration) in keys]
+
+
+@cache
 def checked_columns(kind: str) -> frozenset[str]:
     """The contract columns the content suite of `kind` looks at (the others are not read)."""
     rules = kind_rules(kind)
     names: set[str] = {rules.day_column}
-    for expectation in build_content_suite(kind).expectations:
-        kwargs = expectation.configuration.kwargs
+    for config in content_configs(kind):
+        kwargs = config.kwargs
         names.update(kwargs.get(k) for k in ("column", "column_A", "column_B") if kwargs.get(k))
         names.update(kwargs.get("column_list") or ())
     return frozenset(names & set(rules.column_names))
 
 
-def content_frame(batch: RowBatch, rules: KindRules, file_days: list[dt.date]) -> pd.DataFrame:
-    """The batch's checked columns conformed to the contract, with each row's partition day and own local day."""
-    table = batch.table
+def file_positions(batch: RowBatch) -> np.ndarray:
+    """Each row's file, as its 0-based position in the files scanned."""
+    return batch.table.column(FILE_COLUMN).to_numpy().astype(np.intp) - 1
+
+
+def content_frame(batch: RowBatch, rules: KindRules, file_partitions: list[tuple[str, dt.date]]) -> pd.DataFrame:
+    """The batch's checked columns conformed to the contract, with each row's partition (site and
+    day, from its file's folder: `file_partitions` in scan order) and own local day."""
     checked = checked_columns(rules.kind)
-    frame = _compact_strings(table.drop_columns([FILE_COLUMN])).to_pandas(
+    frame = _compact_strings(batch.table.drop_columns([FILE_COLUMN])).to_pandas(
         types_mapper=_pandas_type, coerce_temporal_nanoseconds=True, date_as_object=False
     )
     frame = conform(frame, rules, batch.dtypes, only=checked)
-    days = np.array([np.datetime64(d, "ns") for d in file_days], dtype="datetime64[ns]")
-    positions = table.column(FILE_COLUMN).to_numpy() - 1
-    frame[PARTITION_DAY] = days[positions] if len(positions) else days[:0]
+    positions = file_positions(batch)
+    # object, not categorical: GX compares it with site_id, and two categoricals compare only with equal categories
+    frame[PARTITION_SITE] = np.array([site for site, _ in file_partitions], dtype=object)[positions]
+    days = np.array([np.datetime64(day, "ns") for _, day in file_partitions], dtype="datetime64[ns]")
+    frame[PARTITION_DAY] = days[positions]
     frame[ROW_DAY] = frame[rules.day_column].dt.floor("D")
     return frame
+
+
+def empty_content_frame(rules: KindRules) -> pd.DataFrame:
+    """The content frame of partitions with no rows (missing days)."""
+    frame = conform(pd.DataFrame(), rules, only=checked_columns(rules.kind))
+    frame[PARTITION_SITE] = pd.Series(dtype=object)
+    frame[PARTITION_DAY] = pd.Series(dtype="datetime64[ns]")
+    frame[ROW_DAY] = pd.Series(dtype="datetime64[ns]")
+    return frame
+
+
+def group_positions(owner: np.ndarray, groups: int) -> list[np.ndarray]:
+    """The row positions of each group 0..groups-1, given each row's group, in row order."""
+    order = np.argsort(owner, kind="stable")
+    bounds = np.searchsorted(owner[order], np.arange(groups + 1))
+    return [order[bounds[i] : bounds[i + 1]] for i in range(groups)]
 
 
 def schema_frame(dtypes: dict[str, str]) -> pd.DataFrame:
@@ -462,14 +500,15 @@ class LandingValidator:
     def _ensure(self, kind: str) -> None:
         if not self.engine.is_registered(PARTITION_SUITE):
             self.engine.register(build_partition_suite())
-        if not self.engine.is_registered(content_suite_name(kind)):
+        if not self.engine.is_registered(batch_suite_name(kind)):
             self.engine.register(build_schema_suite(kind))
             self.engine.register(build_content_suite(kind))
+            self.engine.register(build_content_suite(kind, across_sites=True))
 
     def validate_partition(self, kind: str, site_id: str, day: dt.date | str, run_id: str) -> ValidationReport:
         """Validate one partition. A missing one fails `partition_present` and its rows are checked as
         an empty frame; snapshot kinds are skipped on days that hold no snapshot."""
-        return self._validate({site_id: [kind]}, [_as_date(day)], run_id)
+        return self._validate({kind: [(self.registry.site(site_id), [_as_date(day)])]}, run_id)
 
     def validate(
         self,
@@ -479,28 +518,40 @@ class LandingValidator:
         run_id: str | None = None,
     ) -> ValidationReport:
         """Validate every (site, day, kind) given; kinds default to those the site delivers."""
-        run_id = run_id or new_run_id()
         sites = list(site_ids) if site_ids is not None else [s.site_id for s in self.registry.sites]
+        days = list(days)
         kinds = list(kinds) if kinds is not None else None
-        plan: dict[str, list[str]] = {}
+        plan = {
+            site_id: dict.fromkeys(kinds if kinds is not None else self.registry.site(site_id).sources, days)
+            for site_id in sites
+        }
+        return self.validate_plan(plan, run_id)
+
+    def validate_plan(
+        self, plan: Mapping[str, Mapping[str, Iterable[dt.date | str]]], run_id: str | None = None
+    ) -> ValidationReport:
+        """Validate the given days of each site and kind: `{site_id: {kind: days}}` (the evaluation
+        run's plan). The partitions of a kind are checked together for every site: the content
+        runs are per kind and schema, not per site. Kinds a site does not deliver are skipped."""
+        by_kind: dict[str, list[tuple[Site, list[dt.date]]]] = defaultdict(list)
         skipped: list[str] = []
-        for site_id in sites:
+        for site_id, kinds in plan.items():
             site = self.registry.site(site_id)
-            wanted = list(kinds) if kinds is not None else list(site.sources)
-            plan[site_id] = [k for k in wanted if k in site.sources]
-            skipped.extend(f"{k} {site_id}: the site has no {k} source" for k in wanted if k not in site.sources)
-        report = self._validate(plan, [_as_date(d) for d in days], run_id)
+            for kind, days in kinds.items():
+                if kind in site.sources:
+                    by_kind[kind].append((site, sorted({_as_date(d) for d in days})))
+                else:
+                    skipped.append(f"{kind} {site_id}: the site has no {kind} source")
+        report = self._validate(by_kind, run_id or new_run_id())
         report.skipped[:0] = skipped
         return report
 
-    def _validate(self, plan: dict[str, list[str]], days: list[dt.date], run_id: str) -> ValidationReport:
+    def _validate(self, by_kind: Mapping[str, list[tuple[Site, list[dt.date]]]], run_id: str) -> ValidationReport:
         report = ValidationReport(run_id)
         profile = _Profile()
-        for site_id, kinds in plan.items():
-            site = self.registry.site(site_id)
-            for kind in kinds:
-                self._ensure(kind)
-                self._validate_kind(site, kind, sorted(set(days)), run_id, report, profile)
+        for kind, members in by_kind.items():
+            self._ensure(kind)
+            self._validate_kind(kind, members, run_id, report, profile)
         if profile.rows:
             report.outcomes.extend(self._check_profile(profile, run_id))
         rank = {PARTITION_SUITE: 0}
@@ -515,21 +566,32 @@ class LandingValidator:
         return report
 
     def _validate_kind(
-        self, site: Site, kind: str, days: list[dt.date], run_id: str, report: ValidationReport, profile: _Profile
+        self,
+        kind: str,
+        members: list[tuple[Site, list[dt.date]]],
+        run_id: str,
+        report: ValidationReport,
+        profile: _Profile,
     ) -> None:
-        """Facts of every partition, then its rows in batches of days that share a schema."""
+        """Facts of every site's partitions, then their rows in batches of partitions that share a schema."""
         rules = kind_rules(kind)
         snapshot = rules.row_counts["cadence"] == "snapshot"
-        facts: list[PartitionFacts] = []
-        for day in days:
-            found = partition_facts(self.paths, kind, site.site_id, day)
-            no_snapshot = not found.exists or (found.error is None and found.rows == 0 and not found.quarantined_rows)
-            if snapshot and no_snapshot:
-                report.skipped.append(f"{kind} {site.site_id} {day}: no snapshot on this day")
-                continue
-            facts.append(found)
-        readable = [f for f in facts if f.exists and f.error is None]
-        missing = [f for f in facts if not f.exists]
+        by_site: list[tuple[Site, list[PartitionFacts]]] = []
+        for site, days in members:
+            facts: list[PartitionFacts] = []
+            for day in days:
+                found = partition_facts(self.paths, kind, site.site_id, day)
+                no_snapshot = not found.exists or (
+                    found.error is None and found.rows == 0 and not found.quarantined_rows
+                )
+                if snapshot and no_snapshot:
+                    report.skipped.append(f"{kind} {site.site_id} {day}: no snapshot on this day")
+                    continue
+                facts.append(found)
+            by_site.append((site, facts))
+        every = [f for _, facts in by_site for f in facts]
+        readable = [f for f in every if f.exists and f.error is None]
+        missing = [f for f in every if not f.exists]
         batches = list(self._batches(readable))
         if missing:  # no rows to check: they pass the row checks with the first batch (an empty one if none)
             if batches:
@@ -537,14 +599,15 @@ class LandingValidator:
             else:
                 batches = [missing]
         for batch in batches:
-            self._check_batch(site, kind, rules, batch, run_id, report)
-        known: dict[dt.date, int | None] = {f.day: (f.rows if f.exists and f.error is None else None) for f in facts}
-        for f in facts:
-            profile.add(f, partition_parameters(self.paths, site, kind, f.day, rules, known))
+            self._check_batch(kind, rules, batch, run_id, report)
+        for site, facts in by_site:  # after the reads: a scan that failed made its partition unreadable
+            known = {f.day: (f.rows if f.exists and f.error is None else None) for f in facts}
+            for f in facts:
+                profile.add(f, partition_parameters(self.paths, site, kind, f.day, rules, known))
 
     @staticmethod
     def _batches(facts: list[PartitionFacts]) -> Iterator[list[PartitionFacts]]:
-        """Days with the same file schemas, at most `batch.max_rows` rows per batch (memory stays bounded)."""
+        """Partitions with the same file schemas, at most `batch.max_rows` rows per batch (memory stays bounded)."""
         max_rows = int(load_rules().get("batch", {}).get("max_rows", 2_000_000))
         by_schema: dict[tuple, list[PartitionFacts]] = defaultdict(list)
         for f in facts:
@@ -561,7 +624,7 @@ class LandingValidator:
             yield batch
 
     def _read(self, batch: list[PartitionFacts]) -> list[tuple[list[PartitionFacts], RowBatch | None]]:
-        """Read a batch in one scan; if that fails, each day alone, so only the broken days are unreadable."""
+        """Read a batch in one scan; if that fails, each partition alone, so only the broken ones are unreadable."""
         files = [f for facts in batch for f in facts.files]
         if not files:
             return [(batch, None)]
@@ -574,26 +637,20 @@ class LandingValidator:
         return [part for facts in batch for part in self._read([facts])]
 
     def _check_batch(
-        self,
-        site: Site,
-        kind: str,
-        rules: KindRules,
-        batch: list[PartitionFacts],
-        run_id: str,
-        report: ValidationReport,
+        self, kind: str, rules: KindRules, batch: list[PartitionFacts], run_id: str, report: ValidationReport
     ) -> None:
-        for days, rows in self._read(batch):
+        for parts, rows in self._read(batch):
             if rows is None:  # only missing days: their (no) rows as an empty frame
-                frame = conform(pd.DataFrame(), rules, only=checked_columns(kind))
-                frame[PARTITION_DAY] = pd.Series(dtype="datetime64[ns]")
-                frame[ROW_DAY] = pd.Series(dtype="datetime64[ns]")
+                frame = empty_content_frame(rules)
+                owner = np.empty(0, dtype=np.intp)
             else:
-                present = [f for f in days if f.exists]
+                present = [f for f in parts if f.exists]
                 report.outcomes.extend(self._check_schema(kind, rules, rows.dtypes, present, run_id))
-                file_days = [f.day for f in present for _ in f.files]  # the scan's file order
-                frame = content_frame(rows, rules, file_days)
+                frame = content_frame(rows, rules, [(f.site_id, f.day) for f in present for _ in f.files])
+                # each row's partition, as its position in `parts` (the scan's file order)
+                owner = np.array([i for i, f in enumerate(parts) for _ in f.files], dtype=np.intp)[file_positions(rows)]
                 del rows
-            report.outcomes.extend(self._check_rows(site, kind, rules, frame, days, run_id))
+            report.outcomes.extend(self._check_rows(kind, rules, frame, parts, owner, run_id))
 
     def _check_schema(
         self, kind: str, rules: KindRules, dtypes: dict[str, str], days: list[PartitionFacts], run_id: str
@@ -622,57 +679,82 @@ class LandingValidator:
 
     def _check_rows(
         self,
-        site: Site,
         kind: str,
         rules: KindRules,
         frame: pd.DataFrame,
-        days: list[PartitionFacts],
+        parts: list[PartitionFacts],
+        owner: np.ndarray,
         run_id: str,
     ) -> list[Outcome]:
-        """The content suite on the batch (pass/fail only); a failed check again on each day for its details."""
-        suite = content_suite_name(kind)
-        parameters = {"site_ids": [site.site_id]}
-        results = self.engine.run(suite, frame, parameters, run_id, result_format=BOOLEAN_ONLY)
+        """The batch suite on the rows of every partition (pass/fail only). A check that fails is
+        narrowed down to the partitions that fail it, and re-run on each of those alone with the
+        content suite (counts and failing values, as dq_results reports them); every other
+        partition passes it with its own row count."""
+        results = self.engine.run(batch_suite_name(kind), frame, None, run_id, result_format=BOOLEAN_ONLY)
         failed = {expectation_key(r.expectation_config) for r in results if not r.success}
-        by_day = frame.groupby(PARTITION_DAY, sort=False).indices if failed else {}
-        recheck = [e for e in build_content_suite(kind).expectations if expectation_key(e.configuration) in failed]
+        rows_of = group_positions(owner, len(parts)) if failed else []
+        failing = self._narrow(kind, frame, rows_of, list(range(len(parts))), failed) if failed else {}
+        suite = content_suite_name(kind)
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         outcomes = []
-        for f in days:
+        for i, f in enumerate(parts):
             common = {
                 "run_id": run_id,
-                "validated_at_utc": now,
                 "layer": LAYER,
-                "site_id": site.site_id,
+                "site_id": f.site_id,
                 "kind": kind,
                 "partition_date": f.day,
                 "suite": suite,
             }
-            rows = f.rows if f.exists else 0
-            for r in results:
-                if r.success:  # no failing row in the batch: none in this day
-                    outcomes.append(
-                        _outcome(
-                            r.expectation_config,
-                            common,
-                            success=True,
-                            observed_value=f"0 of {rows} rows unexpected",
-                            unexpected_count=0,
-                            unexpected_percent=0.0 if rows else None,
-                            unexpected_examples=None,
-                        )
-                    )
-            if failed:
-                positions = by_day.get(np.datetime64(f.day, "ns"), np.empty(0, dtype=int))
-                day_results = self.engine.recheck(suite, recheck, frame.iloc[positions], parameters)
-                outcomes.extend(
-                    to_outcomes(
-                        day_results,
-                        pii_columns=rules.pii_columns,
-                        **{k: v for k, v in common.items() if k != "validated_at_utc"},
-                    )
+            checked: dict[str, Outcome] = {}
+            if i in failing:  # details from the content suite on this partition's rows alone
+                day_results = self.engine.recheck(
+                    suite,
+                    content_expectations(kind, failing[i]),
+                    frame.iloc[rows_of[i]],
+                    {"site_ids": [f.site_id]},
                 )
+                checked = {o.expectation: o for o in to_outcomes(day_results, pii_columns=rules.pii_columns, **common)}
+            rows = f.rows if f.exists else 0
+            for config in content_configs(kind):
+                outcome = checked.get(expectation_key(config))
+                if outcome is None:  # no failing row in this partition
+                    outcome = _outcome(
+                        config,
+                        {**common, "validated_at_utc": now},
+                        success=True,
+                        observed_value=f"0 of {rows} rows unexpected",
+                        unexpected_count=0,
+                        unexpected_percent=0.0 if rows else None,
+                        unexpected_examples=None,
+                    )
+                outcomes.append(outcome)
         return outcomes
+
+    def _narrow(
+        self, kind: str, frame: pd.DataFrame, rows_of: list[np.ndarray], members: list[int], failed: set[str]
+    ) -> dict[int, set[str]]:
+        """The partitions among `members` (whose rows together fail the checks `failed`) that fail
+        them, each with the checks it fails: halve and re-run the batch variant of those checks
+        (pass/fail only) until single partitions, so a few bad partitions among many cost a few
+        runs each, not one per partition."""
+        if len(members) == 1:
+            return {members[0]: failed}
+        found: dict[int, set[str]] = {}
+        middle = len(members) // 2
+        for half in (members[:middle], members[middle:]):
+            rows = np.concatenate([rows_of[i] for i in half])
+            results = self.engine.recheck(
+                batch_suite_name(kind),
+                content_expectations(kind, failed, across_sites=True),
+                frame.iloc[np.sort(rows)],
+                None,
+                result_format=BOOLEAN_ONLY,
+            )
+            half_failed = {expectation_key(r.expectation_config) for r in results if not r.success}
+            if half_failed:
+                found.update(self._narrow(kind, frame, rows_of, half, half_failed))
+        return found
 
     def _check_profile(self, profile: _Profile, run_id: str) -> list[Outcome]:
         """The partition suite once over every partition's profile row; one outcome per rule and partition."""

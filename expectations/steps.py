@@ -29,9 +29,12 @@ def _mart_validator(data_dir: str | None, gx_root: str | None) -> MartValidator:
     return MartValidator(data_dir=data_dir, engine=landing.engine, registry=landing.registry)
 
 
+def _write(report: ValidationReport, data_dir: str | None, results_db: str | Path | None) -> None:
+    write_results(report.outcomes, Path(results_db) if results_db else data_paths(data_dir).warehouse_db)
+
+
 def _finish(report: ValidationReport, data_dir: str | None, results_db: str | Path | None) -> dict:
-    db = Path(results_db) if results_db else data_paths(data_dir).warehouse_db
-    write_results(report.outcomes, db)
+    _write(report, data_dir, results_db)
     report.raise_for_critical()
     return {"run_id": report.run_id, **report.summary(), "skipped": len(report.skipped)}
 
@@ -50,6 +53,24 @@ def validate_landing_days(
     validator = _landing_validator(data_dir, gx_root)
     report = validator.validate([site_id], days, kinds, run_id)
     return _finish(report, data_dir, results_db)
+
+
+def validate_landing_plan(
+    plan: dict[str, dict[str, list[dt.date | str]]],
+    run_id: str,
+    *,
+    data_dir: str | None = None,
+    gx_root: str | None = None,
+    results_db: str | Path | None = None,
+) -> ValidationReport:
+    """Validate the days of every site and kind of an evaluation plan, `{site_id: {kind: days}}`,
+    in one call (each kind's partitions of all sites together) and record them in dq_results.
+
+    Returns the report and does not raise: the caller decides (pipeline.steps.validate_landing
+    raises after summarizing per site)."""
+    report = _landing_validator(data_dir, gx_root).validate_plan(plan, run_id)
+    _write(report, data_dir, results_db)
+    return report
 
 
 def validate_landing_interval(

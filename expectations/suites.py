@@ -7,6 +7,10 @@ Per landed kind there are two suites:
 - `landing.<kind>` runs on the rows of many day partitions at once (conformed to the
   contract's columns), each row carrying its partition's day (`_partition_day`) and its
   own local day (`_row_day`), so every check is row by row and holds per partition.
+`landing.<kind>.batch` is the content suite for a frame of many sites' partitions (each row
+also carries its partition's site, `_partition_site`): the same checks, with the two that
+depend on the site stated per row (site_id equals the partition's site; keys unique per
+site and day). A pass of it is a pass of `landing.<kind>` for every partition in the frame.
 `landing.partition` runs on a profile with one row per (site, kind, day) partition (file
 present and readable, rows landed and quarantined, row-count bounds from the registry and
 the previous days). The site is a `$PARAMETER` and the per-partition bounds are columns
@@ -31,6 +35,8 @@ PARTITION_SUITE = "landing.partition"
 # unique per partition day, and a row belongs in its partition when the two are equal.
 PARTITION_DAY = "_partition_day"
 ROW_DAY = "_row_day"
+# The site of each row's partition (from the folder), in a frame that holds many sites' partitions.
+PARTITION_SITE = "_partition_site"
 
 
 def _meta(rule: str, column: str | None = None, description: str = "") -> dict[str, Any]:
@@ -62,6 +68,10 @@ def content_suite_name(kind: str) -> str:
     return f"landing.{kind}"
 
 
+def batch_suite_name(kind: str) -> str:
+    return f"landing.{kind}.batch"
+
+
 def build_schema_suite(kind: str) -> gx.ExpectationSuite:
     """Columns and types of a partition, checked on its (column_name, dtype) frame."""
     rules = kind_rules(kind)
@@ -88,8 +98,14 @@ def build_schema_suite(kind: str) -> gx.ExpectationSuite:
     return _suite(schema_suite_name(kind), expectations)
 
 
-def build_content_suite(kind: str) -> gx.ExpectationSuite:
-    """The rows of a partition: nulls, vocabularies, ranges, keys, its day, its size."""
+def build_content_suite(kind: str, across_sites: bool = False) -> gx.ExpectationSuite:
+    """The rows of a partition: nulls, vocabularies, ranges, keys, its day, its size.
+
+    `across_sites`: the batch variant (`landing.<kind>.batch`) for a frame of many sites'
+    partitions: keys unique per (_partition_site, _partition_day) and site_id equal to
+    _partition_site, so no check needs the site as a parameter. Same rules, columns and
+    severities, so its results map one to one onto this suite's (by `meta.rule` and column).
+    """
     rules = kind_rules(kind)
     expectations: list[Any] = []
     add = expectations.append
@@ -118,21 +134,34 @@ def build_content_suite(kind: str) -> gx.ExpectationSuite:
                 )
             )
     key = list(rules.natural_key)
+    partition = [PARTITION_SITE, PARTITION_DAY] if across_sites else [PARTITION_DAY]
     add(
         gxe.ExpectCompoundColumnsToBeUnique(
-            column_list=[PARTITION_DAY, *key],  # unique within each day partition (register snapshots repeat keys)
+            column_list=[*partition, *key],  # unique within each day partition (register snapshots repeat keys)
             severity=_sev("natural_key_unique"),
             meta=_meta("natural_key_unique", ",".join(key)),
         )
     )
-    add(
-        gxe.ExpectColumnValuesToBeInSet(
-            column="site_id",
-            value_set={"$PARAMETER": "site_ids"},
-            severity=_sev("site_matches_partition"),
-            meta=_meta("site_matches_partition", "site_id", "rows belong to the partition's site"),
+    site_meta = _meta("site_matches_partition", "site_id", "rows belong to the partition's site")
+    if across_sites:
+        add(
+            gxe.ExpectColumnPairValuesToBeEqual(
+                column_A="site_id",
+                column_B=PARTITION_SITE,
+                ignore_row_if="either_value_is_missing",  # as the value-set check, which skips nulls
+                severity=_sev("site_matches_partition"),
+                meta=site_meta,
+            )
         )
-    )
+    else:
+        add(
+            gxe.ExpectColumnValuesToBeInSet(
+                column="site_id",
+                value_set={"$PARAMETER": "site_ids"},
+                severity=_sev("site_matches_partition"),
+                meta=site_meta,
+            )
+        )
     add(
         gxe.ExpectColumnPairValuesToBeEqual(
             column_A=ROW_DAY,
@@ -153,7 +182,7 @@ def build_content_suite(kind: str) -> gx.ExpectationSuite:
                 meta=_meta("time_order", f"{later}>={earlier}", f"{later} is not before {earlier}"),
             )
         )
-    return _suite(content_suite_name(kind), expectations)
+    return _suite(batch_suite_name(kind) if across_sites else content_suite_name(kind), expectations)
 
 
 # Checks of the partition profile that concern its rows: not reported for an unreadable partition.

@@ -131,26 +131,26 @@ def all_days(planned: dict[str, Any]) -> list[str]:
 
 def validate_landing(planned: dict[str, Any]) -> dict[str, Any]:
     """Validate the planned partitions (every planned day, or the most recent `max_recent_days`
-    per site and kind when config/pipeline.yml sets a cap); every site is checked before a
-    critical failure is raised."""
-    from expectations.results import CriticalDataQualityError
-    from expectations.steps import validate_landing_days
+    per site and kind when config/pipeline.yml sets a cap) in one call with one GX context:
+    each kind's partitions of all sites are checked together. Every site is checked before a
+    critical failure is raised; the failures are reported per site."""
+    from expectations.results import CriticalDataQualityError, ValidationReport
+    from expectations.steps import validate_landing_plan
 
     recent = pipeline_config()["landing_validation"].get("max_recent_days")
-    summaries, critical = {}, []
-    for site_id, kinds in planned["sites"].items():
-        by_days: dict[tuple[str, ...], list[str]] = defaultdict(list)  # one call per distinct day set
-        for kind, days in kinds.items():
-            by_days[tuple(days[-int(recent) :] if recent else days)].append(kind)
-        for days, kind_group in by_days.items():
-            try:
-                summary = validate_landing_days(site_id, list(days), planned["run_id"], kinds=kind_group)
-                summaries[f"{site_id}:{','.join(kind_group)}"] = summary
-            except CriticalDataQualityError as exc:
-                critical.append(str(exc))
+    plan = {
+        site_id: {kind: days[-int(recent) :] if recent else days for kind, days in kinds.items()}
+        for site_id, kinds in planned["sites"].items()
+    }
+    report = validate_landing_plan(plan, planned["run_id"])
+    by_site: dict[str, ValidationReport] = {site_id: ValidationReport(report.run_id) for site_id in plan}
+    for outcome in report.outcomes:
+        by_site[outcome.site_id].outcomes.append(outcome)
+    summaries = {site_id: site_report.summary() for site_id, site_report in by_site.items()}
+    critical = [str(CriticalDataQualityError(r)) for r in by_site.values() if not r.ok]
     if critical:
         raise DataQualityBlocked("\n".join(critical))
-    return {"sites": summaries}
+    return {"run_id": report.run_id, **report.summary(), "skipped": len(report.skipped), "sites": summaries}
 
 
 def export_reference() -> dict[str, str]:
