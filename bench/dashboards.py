@@ -41,21 +41,17 @@ WARM_TARGET_MS = 100.0
 ASSET_FILES = ("bundle.py", "setup_superset.py", "roles.yml")  # what shapes the metadata (not the runtime config)
 
 _BUILD = r"""
-import contextlib, json, time
-from ingestion.paths import data_paths
-from dbt_project.run import build
+import contextlib, datetime as dt, json, sys
+from bench.dashboards_data import evaluate_and_publish
 from expectations.results import CriticalDataQualityError
 from expectations.steps import validate_marts
-from superset_assets.publish import publish
-paths = data_paths()
-t = time.perf_counter(); build(); built = time.perf_counter() - t
-t = time.perf_counter()
-with contextlib.suppress(CriticalDataQualityError):  # a finding shown on the data-quality dashboard
-    validate_marts("bench-dashboards")
-validated = time.perf_counter() - t
-t = time.perf_counter()
-publish(paths.warehouse_db, paths.serving_db, state_db=paths.state_db, quarantine_dir=paths.quarantine)
-print(json.dumps({"dbt_build": built, "validate_marts": validated, "publish": time.perf_counter() - t}))
+from ingestion.paths import data_paths
+
+def validate():
+    with contextlib.suppress(CriticalDataQualityError):  # a finding shown on the data-quality dashboard
+        validate_marts("bench-dashboards")
+
+print(json.dumps(evaluate_and_publish(data_paths(), dt.date.fromisoformat(sys.argv[1]), None, validate)))
 """
 
 
@@ -121,7 +117,7 @@ def build_size(size_name: str, work: Path, timeout: float) -> tuple[Path, dict]:
         "SMARTCOMM_GX_DIR": str(root / "gx"),
         "PYTHONPATH": str(server.PROJECT_ROOT),
     }
-    run = run_child([sys.executable, "-c", _BUILD], env=env, timeout=timeout)
+    run = run_child([sys.executable, "-c", _BUILD, spec.last.isoformat()], env=env, timeout=timeout)
     if run.returncode != 0:
         raise RuntimeError(f"build of {size_name} failed: {run.stderr.strip()[-2000:]}")
     times = json.loads(run.stdout.strip().splitlines()[-1])
@@ -270,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--work-dir", type=Path, default=None)
     parser.add_argument("--timeout", type=float, default=3 * 3600.0, help="seconds per build")
+    parser.add_argument("--keep", action="store_true", help="keep the work dir (built serving files) afterwards")
     args = parser.parse_args(argv)
     sizes, rounds = (["quick"], 2) if args.quick else (args.sizes, args.rounds)
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="bench-dashboards-"))
@@ -300,9 +297,13 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 server.stop(inst)
             figures += figures_for(name, report, rss)
+            for title, row in report["dashboards"].items():
+                for error in row["errors"]:
+                    print(f"{name} {title}: {error}", file=sys.stderr)
             details[name] = {"build": build_times, "server_rss_mib": rss, **report}
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
     save_figures("dashboards", figures, extra={"details": details, "rounds": rounds})
     return 0
 

@@ -54,17 +54,27 @@ def test_assets_import_twice_without_duplicates(admin: Client, superset: Running
     assert titles == sorted(["区级总览", "社区详情", "指标与差距", "数据质量", "预警"])
 
 
-def test_every_chart_answers_with_rows(admin: Client) -> None:
-    failures = []
-    for chart in admin.charts():
-        reply = admin.chart_data(chart["id"])
-        if reply.status_code != 200:
-            failures.append(f"{chart['slice_name']}: HTTP {reply.status_code} {reply.text[:200]}")
-            continue
-        result = reply.json()["result"][0]
-        if result.get("error") or not result.get("data"):
-            failures.append(f"{chart['slice_name']}: error={result.get('error')} rows={len(result.get('data') or [])}")
+def test_every_chart_of_every_dashboard_answers_with_rows(admin: Client) -> None:
+    """Each dashboard's charts, as the dashboard lists them (what bench/dashboards.py requests):
+    every one answers with rows and no error, and every chart is on a dashboard."""
+    failures, seen = [], set()
+    for dashboard in admin.dashboards():
+        reply = admin.get(f"/api/v1/dashboard/{dashboard['id']}/charts")
+        assert reply.status_code == 200, reply.text[:300]
+        charts = reply.json()["result"]
+        assert charts, f"{dashboard['dashboard_title']} has no charts"
+        for chart in charts:
+            seen.add(chart["id"])
+            reply = admin.chart_data(chart["id"], force=True)
+            where = f"{dashboard['dashboard_title']} / {chart['slice_name']}"
+            if reply.status_code != 200:
+                failures.append(f"{where}: HTTP {reply.status_code} {reply.text[:300]}")
+                continue
+            result = reply.json()["result"][0]
+            if result.get("error") or not result.get("data"):
+                failures.append(f"{where}: error={result.get('error')} rows={len(result.get('data') or [])}")
     assert not failures, "\n".join(failures)
+    assert {c["slice_name"] for c in admin.charts() if c["id"] not in seen} == set()
 
 
 def test_overview_numbers_equal_the_marts(admin: Client, superset: RunningSuperset) -> None:
