@@ -8,7 +8,8 @@ re-running a range is idempotent: the same partitions are replaced, the marts re
 
 Airflow is configured by the environment (AIRFLOW_HOME with a migrated SQLite metadata
 database, AIRFLOW__CORE__DAGS_FOLDER=dags/, see pipeline.demo.demo_environment); the
-vendors' URLs and credentials too. Prints one JSON summary line last; exits 1 on a failed run.
+vendors' URLs and credentials too. Prints a `PROGRESS {json}` line as each DAG run ends (the
+demo shows them while it works) and one JSON summary line last; exits 1 on a failed run.
 
     python -m pipeline.dagruns --start 2026-03-01 --end 2026-03-31 [--sites a,b] [--resume]
         [--no-evaluate | --evaluate-only] [--retries 0]
@@ -20,6 +21,8 @@ import argparse
 import datetime as dt
 import json
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from typing import Any
@@ -27,6 +30,7 @@ from typing import Any
 from ingestion.registry import PROJECT_ROOT, load_registry
 
 EVALUATE_DAG = "evaluate_district"
+PROGRESS_PREFIX = "PROGRESS "
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,7 @@ class DagRunResult:
     state: str
     tasks: dict[str, str] = field(default_factory=dict)
     conf: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -66,9 +71,10 @@ def run_dag(
     if retries is not None:
         for task in dag.tasks:
             task.retries = retries
+    started = time.perf_counter()
     run = dag.test(logical_date=logical_date or _now(), run_conf=conf)
     tasks = {ti.task_id: _state(ti.state) for ti in run.get_task_instances()}
-    return DagRunResult(dag_id, _state(run.state), tasks, conf or {})
+    return DagRunResult(dag_id, _state(run.state), tasks, conf or {}, round(time.perf_counter() - started, 1))
 
 
 def _now() -> dt.datetime:
@@ -97,14 +103,27 @@ def run_range(
     ingest: bool = True,
     evaluation: bool = True,
     retries: int | None = None,
+    on_result: Callable[[DagRunResult], None] = lambda result: None,
 ) -> list[DagRunResult]:
     """Every site's ingest run over the range, then one evaluation (even if an ingest failed:
-    the evaluation reports what did land and the freshness check names what did not)."""
+    the evaluation reports what did land and the freshness check names what did not).
+    `on_result` sees each run as it ends."""
     sites = sites or [site.site_id for site in load_registry().sites]
-    results = [ingest_range(site, start, end, resume, retries) for site in sites] if ingest else []
+    runs = [lambda site=site: ingest_range(site, start, end, resume, retries) for site in sites] if ingest else []
     if evaluation:
-        results.append(evaluate(retries))
+        runs.append(lambda: evaluate(retries))
+    results = []
+    for run in runs:
+        results.append(run())
+        on_result(results[-1])
     return results
+
+
+def print_progress(result: DagRunResult) -> None:
+    """One `PROGRESS {json}` line on stdout, flushed: the run's DAG, state and seconds."""
+    failed = sorted(task for task, state in result.tasks.items() if state not in ("success", "skipped"))
+    line = {"dag_id": result.dag_id, "state": result.state, "seconds": result.seconds, "failed_tasks": failed}
+    print(PROGRESS_PREFIX + json.dumps(line), flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         ingest=not args.evaluate_only,
         evaluation=not args.no_evaluate,
         retries=args.retries,
+        on_result=print_progress,
     )
     sys.stdout.flush()
     print(json.dumps({"runs": [asdict(r) for r in results], "ok": all(r.ok for r in results)}))

@@ -20,11 +20,15 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,6 +40,7 @@ from rich.table import Table
 from ingestion.paths import data_paths
 from ingestion.registry import PROJECT_ROOT, load_registry
 from ingestion.state import StateStore
+from pipeline.dagruns import PROGRESS_PREFIX
 from pipeline.steps import nothing_to_evaluate, pipeline_config
 
 DEMO_SEED = 7
@@ -147,16 +152,39 @@ def drop_files(env: dict[str, str], start: dt.date, end: dt.date) -> None:
     stamp.touch()
 
 
-def run(command: list[str], env: dict[str, str], what: str) -> subprocess.CompletedProcess:
+def run(command: list[str], env: dict[str, str], what: str, on_progress: Callable[[dict], None] | None = None) -> None:
+    """Run a step, its output kept for the error message; `PROGRESS` lines of pipeline.dagruns
+    go to `on_progress` as they come, so a long step shows each DAG run as it ends."""
     started = time.perf_counter()
-    result = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
+    tail: deque[str] = deque(maxlen=200)
+    with subprocess.Popen(
+        command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as process:
+        for line in process.stdout or ():
+            if line.startswith(PROGRESS_PREFIX) and on_progress:
+                on_progress(json.loads(line.removeprefix(PROGRESS_PREFIX)))
+            else:
+                tail.append(line)
     seconds = time.perf_counter() - started
-    if result.returncode != 0:
+    if process.returncode != 0:
         console.print(f"[red]✗ {what} failed after {seconds:.0f} s[/red]")
-        console.print(result.stdout[-4000:], result.stderr[-4000:], markup=False)
-        raise SystemExit(result.returncode)
+        console.print("".join(tail)[-8000:], markup=False)
+        raise SystemExit(process.returncode)
     console.print(f"[green]✓[/green] {what} ({seconds:.0f} s)")
-    return result
+
+
+class RunProgress:
+    """Prints one line per finished DAG run: `✓ ingest_x (3/10, 412 s)`."""
+
+    def __init__(self, expected: int) -> None:
+        self.expected, self.done, self.lock = expected, 0, threading.Lock()
+
+    def __call__(self, run: dict) -> None:
+        with self.lock:
+            self.done += 1
+            mark = "[green]✓[/green]" if run["state"] == "success" else "[red]✗[/red]"
+            failed = f", failed: {', '.join(run['failed_tasks'])}" if run["failed_tasks"] else ""
+            console.print(f"  {mark} {run['dag_id']} ({self.done}/{self.expected}, {run['seconds']:.0f} s{failed})")
 
 
 def airflow(env: dict[str, str], *args: str) -> list[str]:
@@ -201,12 +229,14 @@ def ingest_sites(
     workers = max(1, min(parallel, len(sites)))
     shares = [sites[i::workers] for i in range(workers)]
     flags = ["--resume"] if resume else []
+    progress = RunProgress(len(sites))
+    console.print(f"  ingesting {len(sites)} sites, {start} .. {end}, in {workers} workers")
 
     def work(i: int) -> None:
         worker_env = worker_environment(env, i) if workers > 1 else env
         command = [sys.executable, "-m", "pipeline.dagruns", "--no-evaluate", *flags,
                    "--start", start.isoformat(), "--end", end.isoformat(), "--sites", ",".join(shares[i])]  # fmt: skip
-        run(command, worker_env, f"ingest {', '.join(shares[i])}")
+        run(command, worker_env, f"ingest {', '.join(shares[i])}", progress)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(work, range(workers)))

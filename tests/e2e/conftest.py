@@ -27,6 +27,7 @@ import yaml
 from bench.transform_data import scaled_registry
 from ingestion.paths import DataPaths, data_paths
 from ingestion.registry import Registry, load_registry, parse_registry
+from pipeline.dagruns import PROGRESS_PREFIX
 from tests.dags.conftest import airflow_environment, airflow_home  # noqa: F401  (fixture)
 from tests.fixtures.simulator import PROJECT_ROOT, SimulatorHandle, start_simulator
 
@@ -78,7 +79,12 @@ class Chain:
         if not lines or (expect_ok and process.returncode != 0):
             log = (self.paths.root / "dagruns.log").read_text(encoding="utf-8", errors="replace")
             raise AssertionError(f"pipeline.dagruns exited {process.returncode}:\n{stdout[-3000:]}\n{log[-6000:]}")
-        return json.loads(lines[-1])
+        summary = json.loads(lines[-1])
+        # The demo's progress: one PROGRESS line per run, as it ended, agreeing with the summary.
+        progress = [json.loads(line.removeprefix(PROGRESS_PREFIX)) for line in stdout.splitlines()
+                    if line.startswith(PROGRESS_PREFIX)]  # fmt: skip
+        assert [(p["dag_id"], p["state"]) for p in progress] == [(r["dag_id"], r["state"]) for r in summary["runs"]]
+        return summary
 
     def run(self, *args: str, expect_ok: bool = True) -> dict:
         return self.result(self.start(*args), expect_ok)
