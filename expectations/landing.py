@@ -1,14 +1,16 @@
 """Validate landed partitions: `landing/<kind>/site=<site_id>/date=<YYYY-MM-DD>/*.parquet`.
 
-Per (site, kind) and range of days: facts per partition from the Parquet footers (present?
-readable? rows, schema; rows quarantined), then the days that share a schema are read in
-one DuckDB scan into one pandas frame, each row tagged with its partition's day, and
-checked with one GX run (schema suite once per distinct schema, content suite once per
-batch). Every content check is row by row, so a check that holds on the batch holds on
-each of its days; a check that fails is re-run per day to report which days, how many
-rows and which values. One profile row per partition (file present and readable,
-quarantine share, row counts against the registry and the previous days) goes through
-the partition suite once per call. Outcomes stay per partition, as before.
+Per kind, for every site and day of the call: facts per partition from the Parquet footers
+(present? readable? rows, schema; rows quarantined), then the partitions of all sites that
+share a schema are read in one DuckDB scan into one pandas frame, each row tagged with its
+partition's site and day, and checked with one GX run (schema suite once per distinct
+schema, the content suite's batch variant once per batch). Every content check is row by
+row, so a check that holds on the batch holds on each partition; a check that fails is
+narrowed down by halving to the partitions that fail it, and re-run on each of those with
+the content suite to report which site and day, how many rows and which values. One
+profile row per partition (file present and readable, quarantine share, row counts against
+the registry and the previous days) goes through the partition suite once per call.
+Outcomes stay per partition, as before.
 """
 
 from __future__ import annotations
