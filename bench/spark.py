@@ -9,7 +9,11 @@ wall time and its ratio to DuckDB's; peak memory is sampled every 0.5 s over the
 tree and, for Spark, every JVM of the stack (master, worker, Thrift driver, executor).
 
     .venv/bin/python -m bench.spark                                  # quick
-    .venv/bin/python -m bench.spark --sizes pilot-year district-month --repeats 1
+    .venv/bin/python -m bench.spark --sizes pilot-year district-month --repeats 1 --work-dir /tmp/spark-bench
+
+With `--work-dir` the data directories, the stack's logs and dbt's logs and
+`target/run_results.json` of each build (`<size>/warehouse/dbt-<target>/`) are kept for a
+look at where the time went; without it they go to a temporary directory that is removed.
 
 No target is asserted: the figures say where a one-machine DuckDB stops being enough
 (see dbt_project/README.md, "DuckDB and Spark").
@@ -18,6 +22,7 @@ No target is asserted: the figures say where a one-machine DuckDB stops being en
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 import tempfile
@@ -118,7 +123,9 @@ def bench_size(size: str, workdir: Path, stack: Settings, repeats: int, select: 
         for path in (root / "warehouse").glob("warehouse.duckdb*"):
             path.unlink()
         duck.append(timed_build(root, env, "duckdb", select=select))
-        spark_env = {**env, "SMARTCOMM_SPARK_SCHEMA": f"bench_{repeat}"}
+        # a schema per size and repeat: Spark's tables outlive the build (the metastore is the
+        # stack's), and an existing incremental table would turn the next build incremental
+        spark_env = {**env, "SMARTCOMM_SPARK_SCHEMA": f"bench_{size.replace('-', '_')}_{repeat}"}
         spark.append(timed_build(root, spark_env, "spark", jvms, select=select))
     what = f" ({select})" if select else ""
     duck_s = statistics.median(build.seconds for build in duck)
@@ -156,11 +163,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--select", default=None, help="a dbt selection instead of the whole project, e.g. '+star_ratings'"
     )
+    parser.add_argument("--work-dir", type=Path, default=None, help="keep data, stack and dbt logs here")
     args = parser.parse_args(argv)
     sizes = ["quick"] if args.quick else args.sizes
     figures: list[Figure] = []
-    with tempfile.TemporaryDirectory(prefix="bench-spark-") as tmp:
-        workdir = Path(tmp)
+    with contextlib.ExitStack() as scope:
+        if args.work_dir is None:
+            workdir = Path(scope.enter_context(tempfile.TemporaryDirectory(prefix="bench-spark-")))
+        else:
+            workdir = args.work_dir.resolve()
+            workdir.mkdir(parents=True, exist_ok=True)
         stack = private_settings(workdir / "cluster", workdir / "data", spark_schema="bench")
         started = time.perf_counter()
         try:

@@ -214,6 +214,10 @@ def spark_services(settings: Settings) -> list[Service]:
         "spark.sql.shuffle.partitions": settings["SPARK_SHUFFLE_PARTITIONS"],
         "spark.sql.warehouse.dir": str(state / "warehouse"),
         "spark.sql.sources.partitionOverwriteMode": "dynamic",
+        # dbt opens a Thrift session per model; one shared Spark session keeps the catalog's
+        # cache of resolved tables, so a landing table's site=/date= directories are listed
+        # once per run and not again by every model that reads it.
+        "spark.sql.hive.thriftServer.singleSession": settings["SPARK_THRIFT_SINGLE_SESSION"],
         "spark.hadoop.javax.jdo.option.ConnectionURL": metastore,
         "spark.driver.host": "127.0.0.1",
         "spark.driver.bindAddress": "127.0.0.1",
