@@ -8,11 +8,16 @@ dir with its registry) the set-up, in child processes so each peak RSS is its ow
 2. a new local day (the day after the month) is landed for every site and kind through
    the ingestion writer and recorded in the load audit as a successful load;
 3. `daily run` (timed): the pipeline's step functions in one child process, as the
-   evaluation DAG calls them: plan -> validate_landing -> build_marts -> validate_marts -> publish.
+   evaluation DAG calls them (STEPS): plan -> check_freshness -> validate_landing ->
+   export_reference -> build_marts -> validate_marts -> early_warning -> publish.
 
 Step 2-3 repeat with the next day (`--repeats`). Figures: the daily run and each step per
 size (median), its peak RSS, the full build, and the growth from the smallest to each
 larger size as a ratio and an exponent (log t / log sites; target <= 1, linear or better).
+What early warning adds to the daily run (issue 10) is two figures: `daily: early_warning`
+(the alert step) and `daily: warning models` (the seconds dbt spent on the nodes of
+models/warnings/ inside build_marts, from its run_results.json; dbt runs 2 threads, so
+node seconds may overlap).
 
     .venv/bin/python -m bench.e2e --sizes quick
     .venv/bin/python -m bench.e2e --sizes pilot-month district50-month district-month --repeats 2
@@ -34,21 +39,43 @@ from pathlib import Path
 from bench.report import Figure, median, run_child, save_figures
 from bench.scale import audit_landed, land_sites, materialize, registry_env, registry_for, size
 
-STEPS = ("plan", "validate_landing", "build_marts", "validate_marts", "publish")
+# The evaluation DAG's tasks in its order (dags/evaluate_district.py), as step functions;
+# month_end_reports is left out: the bench's new days complete no month.
+STEPS = (
+    ("plan", "pipeline.steps:plan", "run_id"),
+    ("check_freshness", "pipeline.freshness:check_freshness", None),
+    ("validate_landing", "pipeline.steps:validate_landing", "planned"),
+    ("export_reference", "pipeline.steps:export_reference", None),
+    ("build_marts", "pipeline.steps:build_marts", "planned"),
+    ("validate_marts", "pipeline.steps:validate_marts", "planned"),
+    ("early_warning", "pipeline.warnings:early_warning", None),
+    ("publish", "pipeline.steps:publish", None),
+)
+STEP_NAMES = tuple(name for name, _, _ in STEPS)
+WARNING_MODELS = "warnings"  # dbt_project/models/warnings/ and seeds/warnings/ (dbt_node_seconds folders)
 MEMORY_TARGET_MIB = 4096
 
 _DAILY = r"""
-import json, sys, time
+import importlib, json, sys, time
+from bench.e2e import STEPS
+from bench.transform import dbt_node_seconds
 from pipeline import steps
-run_id = sys.argv[1]
+from ingestion.paths import data_paths
+args = {"run_id": sys.argv[1]}
 seconds = {}
-t = time.perf_counter(); planned = steps.plan(run_id); seconds["plan"] = time.perf_counter() - t
-t = time.perf_counter(); steps.validate_landing(planned); seconds["validate_landing"] = time.perf_counter() - t
-t = time.perf_counter(); steps.build_marts(planned); seconds["build_marts"] = time.perf_counter() - t
-t = time.perf_counter(); steps.validate_marts(planned); seconds["validate_marts"] = time.perf_counter() - t
-t = time.perf_counter(); steps.publish(); seconds["publish"] = time.perf_counter() - t
-steps.finish(planned, "success")
-print(json.dumps({"seconds": seconds, "days": planned["days"], "sites": len(planned["sites"])}))
+for name, target, arg in STEPS:
+    module, function = target.split(":")
+    call = getattr(importlib.import_module(module), function)
+    t = time.perf_counter()
+    result = call(args[arg]) if arg else call()
+    seconds[name] = time.perf_counter() - t
+    if name == "plan":
+        args["planned"] = result
+    if name == "build_marts":
+        nodes = dbt_node_seconds(data_paths().warehouse_dir / "dbt" / "target")
+steps.finish(args["planned"], "success")
+print(json.dumps({"seconds": seconds, "dbt_nodes": nodes, "days": args["planned"]["days"],
+                  "sites": len(args["planned"]["sites"])}))
 """
 
 _FULL = r"""
@@ -125,7 +152,7 @@ def measure_size(size_name: str, work: Path, repeats: int, timeout: float) -> tu
             meets=peak <= MEMORY_TARGET_MIB,
         )
     )
-    for step in STEPS:
+    for step in STEP_NAMES:
         figures.append(
             Figure(
                 "e2e",
@@ -138,6 +165,21 @@ def measure_size(size_name: str, work: Path, repeats: int, timeout: float) -> tu
                 repeats=len(runs),
             )
         )
+    warning_models = median(
+        sum(n["seconds"] for n in r["dbt_nodes"].values() if n["folder"] == WARNING_MODELS) for r in runs
+    )
+    figures.append(
+        Figure(
+            "e2e",
+            "daily: warning models (dbt nodes in build_marts)",
+            size_name,
+            warning_models,
+            "s",
+            baseline="daily run",
+            baseline_value=total,
+            repeats=len(runs),
+        )
+    )
     info = {"sites": sites, "root": str(root), "full": full, "runs": runs}
     return figures, info
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import shutil
 import sys
@@ -91,6 +92,32 @@ def dbt_build(root: Path, days: list[str] | None = None, checkout: Path = PROJEC
     return run.seconds, run.peak_rss_mib
 
 
+def dbt_node_seconds(target_dir: Path) -> dict[str, dict]:
+    """Per dbt node of the last invocation (target/run_results.json + manifest.json): its
+    seconds and the project folder it belongs to (models/<folder>/..., seeds/<folder>/...:
+    staging, marts, warnings, ...; a test counts with the folder of the yml defining it)."""
+    results = json.loads((target_dir / "run_results.json").read_text())["results"]
+    nodes = json.loads((target_dir / "manifest.json").read_text())["nodes"]
+    out = {}
+    for r in results:
+        parts = nodes.get(r["unique_id"], {}).get("original_file_path", "").split("/")
+        out[r["unique_id"]] = {"seconds": r["execution_time"], "folder": parts[1] if len(parts) > 2 else ""}
+    return out
+
+
+def dbt_profile(target_dir: Path, top: int = 12) -> dict:
+    """Where a dbt invocation's time went: node seconds per model folder and the slowest nodes."""
+    nodes = dbt_node_seconds(target_dir)
+    folders: dict[str, float] = {}
+    for node in nodes.values():
+        folders[node["folder"]] = folders.get(node["folder"], 0.0) + node["seconds"]
+    slowest = sorted(nodes.items(), key=lambda item: -item[1]["seconds"])[:top]
+    return {
+        "by_folder": {k: round(v, 2) for k, v in sorted(folders.items(), key=lambda kv: -kv[1])},
+        "slowest": {name: round(node["seconds"], 2) for name, node in slowest},
+    }
+
+
 def check_floor_agrees(paths: DataPaths, floor_rows: list[tuple]) -> None:
     """The floor must compute what the marts compute: passages and contact-free counts per site-month."""
     with duckdb.connect(str(paths.warehouse_db), read_only=True) as con:
@@ -112,8 +139,9 @@ def check_floor_agrees(paths: DataPaths, floor_rows: list[tuple]) -> None:
 
 def measure(
     size_name: str, work: Path, repeat: int, quick: bool = False, with_copy: bool = True, checkout: Path = PROJECT_ROOT
-) -> list[Figure]:
-    """Every figure of one size; the scratch data dirs live under work/ and are removed after.
+) -> tuple[list[Figure], dict]:
+    """Every figure of one size, and where dbt's time went (dbt_profile of the last full and
+    one-day build); the scratch data dirs live under work/ and are removed after.
     `quick` (a smoke run) skips the fixed cost: the full build is then reported without a verdict."""
     from simulator import World  # only the benchmark and tests reach the simulator's Python API
 
@@ -140,6 +168,8 @@ def measure(
         shutil.rmtree(paths.warehouse_dir, ignore_errors=True)
         full_runs.append(dbt_build(paths.root, checkout=checkout))
     full = median(seconds for seconds, _ in full_runs)
+    dbt_target = paths.warehouse_dir / "dbt" / "target"
+    profile = {"full": dbt_profile(dbt_target)}
 
     world = World(seed=SEED, registry=registry)
     day = bench_size.first + dt.timedelta(days=bench_size.days // 2)
@@ -149,6 +179,8 @@ def measure(
         land_fast(world, registry, [day], paths, run_id=f"bench-{size_name}-day-{attempt}", pseudonymizer=pseudonymizer)
         day_runs.append(dbt_build(paths.root, [day.isoformat()], checkout=checkout))
     one_day = median(seconds for seconds, _ in day_runs)
+    profile["one_day"] = dbt_profile(dbt_target)
+    print(json.dumps({"size": size_name, "dbt": profile}), flush=True)
     check_floor_agrees(paths, time_floor(paths.landing)[1])  # the re-landed day included
 
     label = f"{bench_size.sites} sites x {bench_size.days} days"
@@ -212,7 +244,7 @@ def measure(
             )
         )
     shutil.rmtree(root, ignore_errors=True)
-    return figures
+    return figures, profile
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -247,11 +279,13 @@ def main(argv: list[str] | None = None) -> int:
         repeat = args.repeat or 3
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="bench-transform-"))
     figures: list[Figure] = []
+    profiles: dict[str, dict] = {}
     try:
         for name in sizes:
-            figures += measure(
+            size_figures, profiles[name] = measure(
                 name, work, repeat, args.quick, not (args.quick or args.no_copy), args.checkout.resolve()
             )
+            figures += size_figures
     finally:
         if not args.work_dir:
             shutil.rmtree(work, ignore_errors=True)
@@ -259,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         from bench.report import write_results
 
         write_results(args.out, figures, stages={STAGE: {"status": "ok"}}, latest=False)
-    save_figures(STAGE, figures)
+    save_figures(STAGE, figures, extra={"dbt_profile": profiles})
     return 0
 
 
