@@ -104,11 +104,18 @@ def timed_build(
     with open(log, "w", encoding="utf-8") as out:
         started = time.perf_counter()
         process = subprocess.Popen(argv, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
-        with PeakSampler([process.pid, *extra_roots]) as sampler:
-            returncode = process.wait()
+        try:
+            with PeakSampler([process.pid, *extra_roots]) as sampler:
+                returncode = process.wait()
+        except BaseException:  # Ctrl-C: stop the build too, the figures so far are saved
+            process.terminate()
+            process.wait()
+            raise
         seconds = time.perf_counter() - started
     if returncode != 0:
         raise RuntimeError(f"dbt build --target {target} failed on {data_dir}, see {log}")
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(f"{data_dir.name} {target}: {seconds:.0f} s, peak {sampler.peak_mib:.0f} MiB, load {load}", flush=True)
     return Build(seconds, sampler.peak_mib)
 
 
@@ -177,13 +184,15 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         try:
             up(stack, ["spark"])
-            ready_s = time.perf_counter() - started
+            figures.append(
+                Figure("spark", "Spark stack ready (master, worker, Thrift)", "-", time.perf_counter() - started, "s")
+            )
             for size in sizes:
                 figures += bench_size(size, workdir, stack, args.repeats, args.select)
         finally:
             down(stack)
-    figures.append(Figure("spark", "Spark stack ready (master, worker, Thrift)", "-", ready_s, "s"))
-    save_figures("spark", figures)
+            if figures:  # what was measured before a failure or Ctrl-C is kept
+                save_figures("spark", figures)
     return 0
 
 

@@ -218,6 +218,7 @@ def spark_services(settings: Settings) -> list[Service]:
         # cache of resolved tables, so a landing table's site=/date= directories are listed
         # once per run and not again by every model that reads it.
         "spark.sql.hive.thriftServer.singleSession": settings["SPARK_THRIFT_SINGLE_SESSION"],
+        "spark.sql.sources.parallelPartitionDiscovery.threshold": settings["SPARK_PARALLEL_LISTING_THRESHOLD"],
         "spark.hadoop.javax.jdo.option.ConnectionURL": metastore,
         "spark.driver.host": "127.0.0.1",
         "spark.driver.bindAddress": "127.0.0.1",
