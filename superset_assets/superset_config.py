@@ -83,6 +83,19 @@ from superset_assets.event_log import FileEventLogger  # noqa: E402 (needs the s
 
 EVENT_LOGGER = FileEventLogger(SUPERSET_HOME / "events.jsonl")
 
+# The Public role's permissions are read once per worker every few seconds, not twice per
+# request from SQLite (see security.py); the role stays empty: anonymous visitors get nothing.
+from superset_assets.security import ServingSecurityManager  # noqa: E402
+
+CUSTOM_SECURITY_MANAGER = ServingSecurityManager
+
+# Each worker keeps the serving file attached (read-only, in an in-memory DuckDB) and hands
+# every query a cursor, instead of opening the file per query; a publish (new inode) is
+# attached by the next query (see serving_connection.py).
+from superset_assets.serving_connection import connection_mutator  # noqa: E402
+
+DB_CONNECTION_MUTATOR = connection_mutator
+
 # The serving database is a local DuckDB file; Superset's default guard against
 # file-based databases must allow it (it is opened read-only).
 PREVENT_UNSAFE_DB_CONNECTIONS = False

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import duckdb
+import httpx
 import pytest
 
 from superset_assets.bundle import build_bundle, load_assets
@@ -134,6 +135,15 @@ def test_street_official_sees_only_their_street(superset: RunningSuperset, stree
     assert sum(r["case_count"] for r in cases) == own_cases > 0
 
 
+def test_anonymous_visitors_get_nothing(superset: RunningSuperset, admin: Client) -> None:
+    """The Public role is empty; its permissions are cached per worker (superset_assets/security.py)."""
+    chart_id = admin.charts()[0]["id"]
+    with httpx.Client(base_url=superset.url, timeout=60) as anonymous:
+        for path in ("/api/v1/chart/", f"/api/v1/chart/{chart_id}/data/", "/api/v1/dashboard/", "/api/v1/dataset/"):
+            reply = anonymous.get(path)
+            assert reply.status_code == 401, (path, reply.status_code, reply.text[:200])
+
+
 def test_official_gets_403_on_sql_lab_and_analyst_does_not(superset: RunningSuperset) -> None:
     database_id = next(
         d["id"]
@@ -194,6 +204,9 @@ def test_charts_keep_answering_during_publish_and_see_new_data(admin: Client, su
     # No force: the result cache is keyed by the serving file, so the new value shows at once.
     after = _rows(admin, "全区总分（汇聚口径）")[0]["pooled_score_max"]
     assert after == pytest.approx(before + 10)
+    # Forced, on every worker (each keeps the serving file attached: serving_connection.py).
+    for _ in range(6):
+        assert _rows(admin, "全区总分（汇聚口径）", force=True)[0]["pooled_score_max"] == pytest.approx(before + 10)
 
 
 def test_serving_database_is_read_only(admin: Client, superset: RunningSuperset) -> None:

@@ -1,0 +1,94 @@
+"""One open serving database per Superset worker and serving file, instead of one per query.
+
+Superset builds a new SQLAlchemy engine (NullPool) for every query; duckdb-engine then opens
+the DuckDB file, reads its catalog, lists DuckDB's settings and reserved words, and closes it
+all again: most of an uncached chart request (bench/README.md). Here every query gets a
+cursor (a cheap connection to the same in-process database) of one connection per worker.
+
+That connection is an in-memory DuckDB that ATTACHes the serving file read-only. A first try
+opened the file itself (`duckdb.connect(path)`) and was withdrawn: DuckDB caches open
+databases by path within a process, so after a publish the "new" connection was the old
+file. An in-memory database is never shared that way, and ATTACH opens the file that is at
+the path now. Before each query the worker compares the file's inode and mtime with the
+attached one; after a publish (a new file renamed into place) the next query attaches the
+new file, and the old database is freed when its last cursor closes.
+
+Runs inside Superset's environment (.venv-superset); referenced from superset_config.py as
+DB_CONNECTION_MUTATOR.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+import duckdb
+
+# Per worker: a few threads share it; DuckDB bounds memory and threads per database.
+DUCKDB_CONFIG = {
+    "memory_limit": os.environ.get("SMARTCOMM_SERVING_MEMORY", "1GB"),
+    "threads": int(os.environ.get("SMARTCOMM_SERVING_THREADS", "2")),
+}
+CATALOG = "serving"
+
+_lock = threading.Lock()
+_open: dict[str, tuple[tuple[int, int], duckdb.DuckDBPyConnection]] = {}
+
+
+def _identity(path: str) -> tuple[int, int]:
+    stat = os.stat(path)
+    return stat.st_ino, stat.st_mtime_ns
+
+
+def _attach(path: str) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(":memory:", config=DUCKDB_CONFIG)
+    con.execute(f"attach '{path.replace(chr(39), chr(39) * 2)}' as {CATALOG} (read_only)")
+    return con
+
+
+def serving_cursor(path: str) -> duckdb.DuckDBPyConnection:
+    """A new cursor, on the serving catalog, of the worker's connection to the file now at `path`."""
+    identity = _identity(path)
+    with _lock:
+        held = _open.get(path)
+        if held is None or held[0] != identity:
+            held = (identity, _attach(path))
+            _open[path] = held  # the old database lives on in its open cursors, then is freed
+        cursor = held[1].cursor()
+    cursor.execute(f"use {CATALOG}")
+    return cursor
+
+
+def _reuse_reserved_words() -> None:
+    """duckdb-engine queries duckdb_keywords() for every dialect instance (several per request)."""
+    from duckdb_engine import DuckDBIdentifierPreparer, PGIdentifierPreparer
+
+    if getattr(DuckDBIdentifierPreparer, "_smartcomm_cached", False):
+        return
+    reserved = {
+        name
+        for (name,) in duckdb.execute(
+            "select keyword_name from duckdb_keywords() where keyword_category == 'reserved'"
+        ).fetchall()
+    }
+
+    def __init__(self: Any, dialect: Any, **kwargs: Any) -> None:
+        PGIdentifierPreparer.__init__(self, dialect, **kwargs)
+        self.reserved_words.update(reserved)
+
+    DuckDBIdentifierPreparer.__init__ = __init__
+    DuckDBIdentifierPreparer._smartcomm_cached = True
+
+
+def connection_mutator(
+    url: Any, params: dict[str, Any], username: str | None, security_manager: Any, source: Any
+) -> tuple[Any, dict[str, Any]]:
+    """Superset's DB_CONNECTION_MUTATOR: DuckDB file URLs get a creator handing out cursors."""
+    if url.drivername == "duckdb" and url.database and url.database != ":memory:":
+        from duckdb_engine import ConnectionWrapper
+
+        _reuse_reserved_words()
+        path = url.database
+        params = {**params, "creator": lambda: ConnectionWrapper(serving_cursor(path))}
+    return url, params
