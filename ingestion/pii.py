@@ -146,7 +146,6 @@ class Pseudonymizer:
             )
         self._key = key.encode() if isinstance(key, str) else key
         self._cache: dict[tuple[str, str], str] = {}
-        self._arrow_cache: dict[str, tuple[pa.Array, pa.Array]] = {}
 
     def key_for(self, entity: str, value: Any) -> str:
         text = str(value).strip().upper()
@@ -160,21 +159,12 @@ class Pseudonymizer:
         return found
 
     def keys_for(self, entity: str, values: pa.Array) -> pa.Array:
-        """key_for() over a string array (nulls stay null): Arrow looks up the values seen
-        before, so the HMAC runs once per distinct value and the rows cost no Python."""
-        known, keys = self._arrow_cache.get(entity) or (pa.array([], pa.string()), pa.array([], pa.string()))
-        positions = pc.index_in(values, value_set=known)
-        new = pc.and_(pc.is_null(positions), pc.is_valid(values))
-        if pc.any(new).as_py():
-            fresh = pc.unique(values.filter(new))
-            fresh_keys = pa.array([self.key_for(entity, v) for v in fresh.to_pylist()], pa.string())
-            if len(known) > 500_000:
-                known, keys = fresh, fresh_keys
-            else:
-                known, keys = pa.concat_arrays([known, fresh]), pa.concat_arrays([keys, fresh_keys])
-            self._arrow_cache[entity] = (known, keys)
-            positions = pc.index_in(values, value_set=known)
-        return keys.take(positions)
+        """key_for() over a string array (nulls stay null): the HMAC runs once per distinct value
+        (key_for's cache) and the rows cost no Python. Only the page's own distinct values are
+        looked up, so a page costs the same on the first day of a year and on the last."""
+        distinct = pc.unique(values.filter(pc.is_valid(values)))
+        keys = pa.array([self.key_for(entity, value) for value in distinct.to_pylist()], pa.string())
+        return keys.take(pc.index_in(values, value_set=distinct))
 
     def redact(self, value: Any, field: str = "") -> Any:
         """A raw record fit for quarantine: personal fields and personal-looking text replaced."""
