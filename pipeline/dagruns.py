@@ -109,13 +109,16 @@ def run_range(
     the evaluation reports what did land and the freshness check names what did not).
     `on_result` sees each run as it ends."""
     sites = sites or [site.site_id for site in load_registry().sites]
-    runs = [lambda site=site: ingest_range(site, start, end, resume, retries) for site in sites] if ingest else []
+    results: list[DagRunResult] = []
+
+    def record(result: DagRunResult) -> None:
+        results.append(result)
+        on_result(result)
+
+    for site in sites if ingest else []:
+        record(ingest_range(site, start, end, resume, retries))
     if evaluation:
-        runs.append(lambda: evaluate(retries))
-    results = []
-    for run in runs:
-        results.append(run())
-        on_result(results[-1])
+        record(evaluate(retries))
     return results
 
 
