@@ -96,7 +96,7 @@ def land_window(
     return registry, world
 
 
-def build_warnings(paths: DataPaths, landing_days: list[str] | None = None):
+def build_warnings(paths: DataPaths, landing_days: list[str] | None = None, full_refresh: bool = False):
     """`dbt build` of the warning models and their upstream (tests that also need other marts
     are left out); returns dbt's result."""
     from dbt_project.run import run_dbt
@@ -104,6 +104,8 @@ def build_warnings(paths: DataPaths, landing_days: list[str] | None = None):
     command = ["build", "--select", WARNING_MODELS, "--indirect-selection", "cautious"]
     if landing_days:
         command += ["--vars", f"{{landing_days: '{','.join(landing_days)}'}}"]
+    if full_refresh:
+        command.append("--full-refresh")
     return run_dbt(command, paths.root)
 
 

@@ -47,3 +47,50 @@ deviations as (
     group by {% for key in keys %}{{ history }}.{{ key }}{{ ', ' if not loop.last }}{% endfor %}
 )
 {%- endmacro %}
+
+
+{#- The local days an incremental run of the warning series and baselines rebuilds, from the
+    landing days it names (var landing_days), as a dict of day lists:
+      series          the named days and the next ceil(longest detector window / 24 h) days,
+                      whose trailing windows reach back into a named day;
+      series_inputs   the series days and the days their windows look back to;
+      baselines       the series days and the same weekday 1..warning_baseline_weeks weeks on,
+                      whose medians read a changed day;
+      baseline_inputs the baseline days and the weeks their medians look back to.
+    None (every day) for a full build and for a run that names no days. -#}
+{% macro warning_rebuild_days() -%}
+  {%- if not execute or not is_incremental() or requested_landing_days() | length == 0 -%}
+    {{ return(none) }}
+  {%- endif -%}
+  {%- set longest = run_query('select max(window_hours) from ' ~ ref('warning_detectors')).columns[0].values()[0] -%}
+  {%- set reach = ((longest | int) + 23) // 24 -%}
+  {%- set weeks = var('warning_baseline_weeks') | int -%}
+  {%- set series = shift_days(requested_landing_days(), range(0, reach + 1)) -%}
+  {%- set baselines = shift_days(series, range(0, 7 * weeks + 1, 7)) -%}
+  {{ return({
+      'series': series,
+      'series_inputs': shift_days(series, range(-reach, 1)),
+      'baselines': baselines,
+      'baseline_inputs': shift_days(baselines, range(-7 * weeks, 1, 7)),
+  }) }}
+{%- endmacro %}
+
+
+{#- Every day of `days` ('YYYY-MM-DD') moved by every offset (days), sorted, without repeats. -#}
+{% macro shift_days(days, offsets) -%}
+  {%- set shifted = [] -%}
+  {%- for day in days -%}
+    {%- set start = modules.datetime.date.fromisoformat(day | string) -%}
+    {%- for offset in offsets -%}
+      {%- set value = (start + modules.datetime.timedelta(days=offset)).isoformat() -%}
+      {%- if value not in shifted -%}{%- do shifted.append(value) -%}{%- endif -%}
+    {%- endfor -%}
+  {%- endfor -%}
+  {{ return(shifted | sort) }}
+{%- endmacro %}
+
+
+{#- `column in (days)` as a condition, always true when days is none (every day). -#}
+{% macro in_days(column, days) -%}
+  {%- if days is none -%}1 = 1{%- else -%}{{ column }} in ({{ landing_day_literals(days) }}){%- endif -%}
+{%- endmacro %}

@@ -12,11 +12,13 @@ dbt_project/README.md ("Early warning").
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow.parquet as pq
 import pytest
 
 from bench.transform_data import day_range
@@ -124,6 +126,57 @@ def test_rerunning_a_day_duplicates_neither_warnings_nor_alerts(built: BuiltWarn
             "select count(*) - count(distinct (site_id, gate_id, hour_start)) from int_warning_gate_hours"
         ).fetchall()
     assert duplicates == 0
+
+
+# What the daily run builds incrementally, and what is derived from it.
+INCREMENTAL_WARNING_TABLES = ("int_warning_series", "int_warning_baselines", "int_warning_flags", "fct_warnings")
+
+
+def _warning_rows(warehouse: Path) -> dict[str, set[tuple]]:
+    """Each warning table's rows, doubles rounded to 9 places, for an order-free comparison."""
+    rows = {}
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        for table in INCREMENTAL_WARNING_TABLES:
+            (schema,) = con.execute(
+                "select table_schema from information_schema.tables where table_name = ?", [table]
+            ).fetchone()
+            columns = con.execute(f"select * from {schema}.{table} limit 0").description
+            select = ", ".join(
+                f"round({name}, 9)" if str(kind) in {"DOUBLE", "FLOAT"} else name for name, kind, *_ in columns
+            )
+            rows[table] = set(con.execute(f"select {select} from {schema}.{table}").fetchall())
+    return rows
+
+
+def test_backfilling_a_past_day_rebuilds_what_it_changes(
+    built: BuiltWarnings, complete: dict[str, Any], tmp_path: Path
+) -> None:
+    """A past day re-landed with other data is rebuilt with only that day named (as a backfill
+    runs), yet the series, baselines, flags and warnings equal a full rebuild: the days whose
+    windows and baselines read it a day and 1..4 weeks later were rebuilt too."""
+    copy = data_paths(tmp_path / "data")
+    shutil.copytree(built.paths.root, copy.root)
+    day = WINDOW.end - dt.timedelta(days=14)  # its baseline weeks on: day + 7 and day + 14 = WINDOW.end
+    changed = 0
+    for partition in sorted((copy.landing / "passages").glob(f"site=*/date={day.isoformat()}")):
+        for file in partition.glob("*.parquet"):
+            table = pq.read_table(file)
+            pq.write_table(table.slice(0, table.num_rows // 3), file)  # two thirds of the day lost
+            changed += table.num_rows - table.num_rows // 3
+    assert changed > 0
+    build_warnings(copy, [day.isoformat()])
+    incremental = _warning_rows(copy.warehouse_db)
+    build_warnings(copy, full_refresh=True)
+    full = _warning_rows(copy.warehouse_db)
+    before = _warning_rows(built.paths.warehouse_db)["int_warning_baselines"]
+    changed_days = {row[-1] for row in full["int_warning_baselines"] ^ before}  # landing_date is last
+    assert {day, day + dt.timedelta(days=7), day + dt.timedelta(days=14)} <= changed_days
+    for table in INCREMENTAL_WARNING_TABLES:
+        assert incremental[table] == full[table], (
+            table,
+            sorted(incremental[table] - full[table])[:3],
+            sorted(full[table] - incremental[table])[:3],
+        )
 
 
 def test_forecasts_cover_seven_days_with_an_interval(built: BuiltWarnings, complete: dict[str, Any]) -> None:

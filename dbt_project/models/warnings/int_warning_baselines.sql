@@ -1,10 +1,20 @@
 -- The seasonal baseline of every series unit: the same hour of the week (or the same weekday
 -- for daily signals) over the trailing `warning_baseline_weeks` weeks. Expected = their median,
 -- spread = their median absolute deviation (MAD): one abnormal week among them moves neither.
-{{ config(materialized='table') }}
+-- Incremental by local day like the series: a run that names its landing days rebuilds the
+-- days whose medians read a rebuilt series day (macros/warnings.sql).
+-- depends_on: {{ ref('warning_detectors') }}
+{{ landing_day_fact_config() }}
+{%- set days = warning_rebuild_days() %}
 
 with series as (
     select * from {{ ref('int_warning_series') }}
+    where {{ in_days('landing_date', days.baselines if days else none) }}
+),
+
+past_series as (
+    select * from {{ ref('int_warning_series') }}
+    where {{ in_days('landing_date', days.baseline_inputs if days else none) }}
 ),
 
 weeks_back as (
@@ -21,7 +31,7 @@ history as (
         past.window_observed as past_value
     from series
     cross join weeks_back
-    inner join series as past
+    inner join past_series as past
         on series.site_id = past.site_id
         and series.signal = past.signal
         and series.series_key = past.series_key
@@ -41,7 +51,8 @@ final as (
         series.window_observed,
         coalesce(medians.baseline_weeks, 0) as baseline_weeks,
         medians.expected,
-        deviations.mad
+        deviations.mad,
+        series.landing_date
     from series
     left join medians
         on series.site_id = medians.site_id

@@ -1,12 +1,17 @@
 -- Every signal the detectors watch, one row per (site, signal, series, local hour or day),
 -- zero-filled over the days the source was delivered (a day that never arrived is missing,
 -- not zero). `window_observed` sums the trailing `window_hours` of the detector's signal.
-{{ config(materialized='table') }}
+-- Incremental by local day (landing_date = the day of hour_start): a run that names its landing
+-- days rebuilds those and the days whose windows reach back into them (macros/warnings.sql).
+{{ landing_day_fact_config() }}
+{%- set days = warning_rebuild_days() %}
+{%- set series_days = days.series if days else none %}
+{%- set input_days = days.series_inputs if days else none %}
 
 with delivered as (
     select site_id, kind, landing_date
     from {{ ref('fct_source_days') }}
-    where is_delivered
+    where is_delivered and {{ in_days('landing_date', input_days) }}
 ),
 
 hours as (
@@ -33,11 +38,13 @@ gate_hours as (
         sum(visitor_unknown_entries) as visitor_unknown_entries,
         sum(fever_passages) as fever_passages
     from {{ ref('int_warning_gate_hours') }}
+    where {{ in_days('landing_date', input_days) }}
     group by site_id, gate_id, hour_start
 ),
 
+-- every gate the site ever reported, so a gate silent on the rebuilt days still gets its zeros
 gates as (
-    select distinct site_id, gate_id from gate_hours
+    select distinct site_id, gate_id from {{ ref('int_warning_gate_hours') }}
 ),
 
 gate_series as (
@@ -69,6 +76,7 @@ site_gate_hours as (
 alert_hours as (
     select site_id, hour_start, sum(fever_alerts) as fever_alerts, sum(tailgating_alerts) as tailgating_alerts
     from {{ ref('int_warning_alert_hours') }}
+    where {{ in_days('landing_date', input_days) }}
     group by site_id, hour_start
 ),
 
@@ -95,6 +103,7 @@ gate_alert_series as (
 alarm_hours as (
     select site_id, hour_start, sum(fire_alarms) as fire_alarms
     from {{ ref('int_warning_alarm_hours') }}
+    where {{ in_days('landing_date', input_days) }}
     group by site_id, hour_start
 ),
 
@@ -109,6 +118,7 @@ alarm_series as (
 device_series as (
     select site_id, device_type as series_key, hour_start, sum(devices) - sum(devices_online) as devices_offline
     from {{ ref('int_warning_device_hours') }}
+    where {{ in_days('landing_date', input_days) }}
     group by site_id, device_type, hour_start
 ),
 
@@ -139,7 +149,8 @@ stale_counts as (
     select cases.site_id, calendar.date_day as day, count(*) as stale_cases
     from cases
     inner join calendar on calendar.workday_index = cases.overdue_workday and calendar.is_workday
-    where cases.completed_date is null or cases.completed_date > calendar.date_day
+    where (cases.completed_date is null or cases.completed_date > calendar.date_day)
+        and {{ in_days('calendar.date_day', input_days) }}
     group by cases.site_id, calendar.date_day
 ),
 
@@ -189,6 +200,7 @@ single_hour as (
     from unioned
     left join windows on unioned.signal = windows.signal
     where coalesce(windows.window_hours, 1) <= 1
+        and {{ in_days('cast(unioned.hour_start as date)', series_days) }}
 ),
 
 rolled as (
@@ -208,6 +220,7 @@ rolled as (
         and current_unit.series_key = earlier_unit.series_key
         and earlier_unit.hour_start <= current_unit.hour_start
         and earlier_unit.hour_start > {{ dbt.dateadd('hour', '-windows.window_hours', 'current_unit.hour_start') }}
+    where {{ in_days('cast(current_unit.hour_start as date)', series_days) }}
     group by
         current_unit.site_id,
         current_unit.signal,
@@ -217,10 +230,14 @@ rolled as (
         current_unit.observed
 ),
 
-final as (
+windowed as (
     select site_id, signal, series_key, hour_start, step_hours, observed, window_observed from single_hour
     union all
     select site_id, signal, series_key, hour_start, step_hours, observed, window_observed from rolled
+),
+
+final as (
+    select windowed.*, cast(hour_start as date) as landing_date from windowed
 )
 
 select * from final
