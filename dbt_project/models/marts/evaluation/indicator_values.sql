@@ -94,16 +94,16 @@ deliveries as (
     group by site_id, month
 ),
 
--- convenience ----------------------------------------------------------------------------
+-- convenience (from the hourly rollup: a few rows per site-hour instead of one per passage) --
 passages as (
     select
         site_id,
         event_month as month,
-        count(*) as passages,
-        sum(case when is_contact_free then 1 else 0 end) as contact_free,
-        sum(case when is_visitor_entry then 1 else 0 end) as visitor_entries,
-        sum(case when is_visitor_entry and appointment_id is not null then 1 else 0 end) as appointed_visitor_entries
-    from {{ ref('fct_passages') }}
+        sum(passages) as passages,
+        sum(contact_free_passages) as contact_free,
+        sum(visitor_entries) as visitor_entries,
+        sum(visitor_appointment_entries) as appointed_visitor_entries
+    from {{ ref('fct_passage_hours') }}
     group by site_id, event_month
 ),
 
