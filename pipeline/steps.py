@@ -240,12 +240,27 @@ def completed_months(planned: dict[str, Any]) -> list[str]:
     return sorted(months)
 
 
+def rated_months(framework_id: str = "default") -> set[str]:
+    """The months ('YYYY-MM') the published star ratings cover under a framework."""
+    with duckdb.connect(str(serving_path()), read_only=True) as con:
+        rows = con.execute(
+            "select distinct strftime(month, '%Y-%m') from star_ratings where framework_id = ?", [framework_id]
+        ).fetchall()
+    return {month for (month,) in rows}
+
+
 def month_end_reports(planned: dict[str, Any], framework_id: str = "default") -> list[str]:
-    """Write the evaluation report of every month that the planned days complete."""
+    """Write the evaluation report of every month that the planned days complete and that is
+    rated: a month the landing zone reaches only at its end (files from before the roll-out)
+    has no rating, so no report (dbt_project/models/marts/evaluation/indicator_values.sql)."""
     from reporting.__main__ import build_report
 
+    rated = rated_months(framework_id)
     written: list[str] = []
     for month in completed_months(planned):
+        if month not in rated:
+            log.info("no report for %s: the month is not rated (the landed data begins inside it)", month)
+            continue
         for path in build_report(month, framework_id):
             written.append(str(path))
     return written

@@ -89,7 +89,8 @@ def test_missing_kinds_build_as_empty_and_months_are_scored(sparse) -> None:
             f"where site_id = '{SITE}' and indicator_id = 'contact_free_passage_share'",
         )
     )
-    assert shares == {"2026-01-01": (1.0, 6.0, 6.0), "2026-02-01": (0.0, 0.0, 1.0)}
+    # the landed data begins on 30 January: January is not rated on two days, February is (to date)
+    assert shares == {"2026-02-01": (0.0, 0.0, 1.0)}
     ratings = _rows(sparse, "select count(*), min(stars), max(stars) from star_ratings")
     assert ratings[0][0] > 0 and 1 <= ratings[0][1] <= ratings[0][2] <= 5
 

@@ -9,8 +9,15 @@ sites as (
     select * from {{ ref('dim_site') }} where not is_district
 ),
 
+-- the months the evaluation period covers from their first day; the month in progress is rated
+-- to date, but a month the landed data only reaches into at its end (a vendor's files from the
+-- week before the roll-out) is not rated on those few days
 months as (
-    select distinct month from {{ ref('fct_source_days') }} where is_expected
+    select month
+    from {{ ref('fct_source_days') }}
+    where is_expected
+    group by month
+    having min(landing_date) = month
 ),
 
 -- infrastructure ------------------------------------------------------------------------
