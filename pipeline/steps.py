@@ -255,9 +255,10 @@ def month_end_reports(planned: dict[str, Any], framework_id: str = "default") ->
     has no rating, so no report (dbt_project/models/marts/evaluation/indicator_values.sql)."""
     from reporting.__main__ import build_report
 
-    rated = rated_months(framework_id)
+    due = completed_months(planned)
+    rated = rated_months(framework_id) if due else set()
     written: list[str] = []
-    for month in completed_months(planned):
+    for month in due:
         if month not in rated:
             log.info("no report for %s: the month is not rated (the landed data begins inside it)", month)
             continue
