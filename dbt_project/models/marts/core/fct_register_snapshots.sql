@@ -1,6 +1,10 @@
--- One resident in a register snapshot, with how fresh the record's verification is.
+-- One resident in a register snapshot, with how fresh the record's verification is. Rebuilt by local day
+-- (see macros/incremental.sql), like the other landing-day facts.
+{{ landing_day_fact_config() }}
+
 with register as (
     select * from {{ ref('int_register') }}
+    {{ landing_day_filter(ref('int_register')) }}
 ),
 
 final as (

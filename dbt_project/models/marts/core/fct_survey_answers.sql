@@ -1,6 +1,10 @@
--- One answer to one question of the resident satisfaction survey.
+-- One answer to one question of the resident satisfaction survey. Rebuilt by local day
+-- (see macros/incremental.sql), like the other landing-day facts.
+{{ landing_day_fact_config() }}
+
 with answers as (
     select * from {{ ref('int_surveys') }}
+    {{ landing_day_filter(ref('int_surveys')) }}
 ),
 
 final as (
