@@ -150,6 +150,17 @@ def _timed(client: httpx.Client, method: str, path: str, errors: list[str] | Non
     return elapsed * 1000
 
 
+def _query_body(dataset_id: int, query: dict, force: bool = False) -> dict:
+    """A chart-data request for one ad-hoc query on a dataset."""
+    return {
+        "datasource": {"id": dataset_id, "type": "table"},
+        "force": force,
+        "queries": [query],
+        "result_format": "json",
+        "result_type": "full",
+    }
+
+
 def _first_item_filters(client: httpx.Client, dashboard_id: int) -> dict[int, dict]:
     """Per dataset id, the filter a browser opening the dashboard applies first: a native filter
     that defaults to its first item (预警's warning choice, required) narrows its dataset's
@@ -162,12 +173,8 @@ def _first_item_filters(client: httpx.Client, dashboard_id: int) -> dict[int, di
             continue
         for target in native.get("targets", []):
             column = target["column"]["name"]
-            body = {
-                "datasource": {"id": target["datasetId"], "type": "table"},
-                "queries": [{"columns": [column], "metrics": [], "orderby": [[column, True]], "row_limit": 1}],
-                "result_format": "json",
-                "result_type": "full",
-            }
+            first = {"columns": [column], "metrics": [], "orderby": [[column, True]], "row_limit": 1}
+            body = _query_body(target["datasetId"], first)
             rows = client.post("/api/v1/chart/data", json=body).json()["result"][0]["data"]
             if rows:
                 narrowed[target["datasetId"]] = {"col": column, "op": "IN", "val": [rows[0][column]]}
@@ -194,13 +201,7 @@ def measure(client: httpx.Client, rounds: int) -> dict:
     smallest = next(d for d in datasets if d["table_name"] == "district_ratings")
 
     def floor_body(force: bool) -> dict:
-        return {
-            "datasource": {"id": smallest["id"], "type": "table"},
-            "force": force,
-            "queries": [{"columns": [], "metrics": ["row_count"], "row_limit": 1}],
-            "result_format": "json",
-            "result_type": "full",
-        }
+        return _query_body(smallest["id"], {"columns": [], "metrics": ["row_count"], "row_limit": 1}, force)
 
     report: dict = {
         "floor_cold": [_timed(client, "POST", "/api/v1/chart/data", json=floor_body(True)) for _ in range(rounds * 4)],

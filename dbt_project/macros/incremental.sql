@@ -35,6 +35,21 @@
 {%- endmacro %}
 
 
+{#- The days an incremental run of this model names (requested_landing_days), or none when
+    the model is built whole (first build, --full-refresh) or the run names no days. -#}
+{% macro incremental_landing_days() -%}
+  {%- if not execute or not is_incremental() -%}{{ return(none) }}{%- endif -%}
+  {%- set days = requested_landing_days() -%}
+  {{ return(days if days | length > 0 else none) }}
+{%- endmacro %}
+
+
+{#- `column in (days)` as a condition, always true when days is none (every day). -#}
+{% macro in_days(column, days) -%}
+  {%- if days is none -%}1 = 1{%- else -%}{{ column }} in ({{ landing_day_literals(days) }}){%- endif -%}
+{%- endmacro %}
+
+
 {#- `cast('d1' as date), ...` for an `in (...)` list (a never-true null for no days). -#}
 {% macro landing_day_literals(days) -%}
   {%- if days | length == 0 -%}
@@ -108,7 +123,7 @@
   {%- set days = rebuilt_landing_days(relation) if test_name != 'unique_combination' else [] -%}
   {%- set conditions = [] -%}
   {%- if where -%}{%- do conditions.append('(' ~ where ~ ')') -%}{%- endif -%}
-  {%- if days | length > 0 -%}{%- do conditions.append('landing_date in (' ~ landing_day_literals(days) ~ ')') -%}{%- endif -%}
+  {%- if days | length > 0 -%}{%- do conditions.append(in_days('landing_date', days)) -%}{%- endif -%}
   {%- if conditions -%}
     {%- do return('(select * from ' ~ relation ~ ' where ' ~ conditions | join(' and ') ~ ') dbt_subquery') -%}
   {%- endif -%}

@@ -59,13 +59,12 @@ deviations as (
       baseline_inputs the baseline days and the weeks their medians look back to.
     None (every day) for a full build and for a run that names no days. -#}
 {% macro warning_rebuild_days() -%}
-  {%- if not execute or not is_incremental() or requested_landing_days() | length == 0 -%}
-    {{ return(none) }}
-  {%- endif -%}
+  {%- set named = incremental_landing_days() -%}
+  {%- if named is none -%}{{ return(none) }}{%- endif -%}
   {%- set longest = run_query('select max(window_hours) from ' ~ ref('warning_detectors')).columns[0].values()[0] -%}
   {%- set reach = ((longest | int) + 23) // 24 -%}
   {%- set weeks = var('warning_baseline_weeks') | int -%}
-  {%- set series = shift_days(requested_landing_days(), range(0, reach + 1)) -%}
+  {%- set series = shift_days(named, range(0, reach + 1)) -%}
   {%- set baselines = shift_days(series, range(0, 7 * weeks + 1, 7)) -%}
   {{ return({
       'series': series,
@@ -87,10 +86,4 @@ deviations as (
     {%- endfor -%}
   {%- endfor -%}
   {{ return(shifted | sort) }}
-{%- endmacro %}
-
-
-{#- `column in (days)` as a condition, always true when days is none (every day). -#}
-{% macro in_days(column, days) -%}
-  {%- if days is none -%}1 = 1{%- else -%}{{ column }} in ({{ landing_day_literals(days) }}){%- endif -%}
 {%- endmacro %}

@@ -4,7 +4,7 @@
 -- depends_on: {{ source('reference', 'site_sources') }}
 {{ landing_day_fact_config() }}
 
-{%- set days = requested_landing_days() if is_incremental() and requested_landing_days() | length > 0 else none %}
+{%- set days = incremental_landing_days() %}
 
 select * from {{ landing_partition_files(days) }}
 where substring(kind, 1, 1) <> '_'
