@@ -111,7 +111,7 @@ START ?=
 END   ?=
 SITES ?=
 .PHONY: bench bench-quick bench-dashboards bench-daily
-bench: setup ## every stage's benchmark at pilot and district sizes: one table + bench/results/latest.json (long: see bench/README.md)
+bench: scale-setup ## every stage's benchmark at pilot and district sizes: one table + bench/results/latest.json (long: see bench/README.md)
 	$(PY) -m bench
 
 bench-quick: setup ## the benchmark suite at CI-smoke sizes (same table and JSON)

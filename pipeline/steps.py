@@ -242,11 +242,10 @@ def completed_months(planned: dict[str, Any]) -> list[str]:
 
 def rated_months(framework_id: str = "default") -> set[str]:
     """The months ('YYYY-MM') the published star ratings cover under a framework."""
+    from reporting.data import rated_months as published
+
     with duckdb.connect(str(serving_path()), read_only=True) as con:
-        rows = con.execute(
-            "select distinct strftime(month, '%Y-%m') from star_ratings where framework_id = ?", [framework_id]
-        ).fetchall()
-    return {month for (month,) in rows}
+        return set(published(con, framework_id))
 
 
 def month_end_reports(planned: dict[str, Any], framework_id: str = "default") -> list[str]:

@@ -57,6 +57,12 @@ def month_start(month: str) -> date:
         raise ValueError(f"month must look like YYYY-MM, got {month!r}") from None
 
 
+def rated_months(con: duckdb.DuckDBPyConnection, framework_id: str) -> list[str]:
+    """The months ('YYYY-MM') the star ratings cover under a framework, oldest first."""
+    sql = "select distinct strftime(month, '%Y-%m') as month from star_ratings where framework_id = ? order by 1"
+    return [row["month"] for row in _rows(con, sql, [framework_id])]
+
+
 def load_evaluation(serving_db: Path, month: str, framework_id: str, site_id: str | None = None) -> MonthlyEvaluation:
     """Everything the report needs for one month and framework (optionally one site)."""
     first = month_start(month)
@@ -80,8 +86,8 @@ def load_evaluation(serving_db: Path, month: str, framework_id: str, site_id: st
             [framework_id, first],
         )
         if not ratings:
-            months = [str(r["month"])[:7] for r in _rows(con, "select distinct month from star_ratings order by 1", [])]
-            raise ValueError(f"no ratings for {month} under {framework_id}; months available: {', '.join(months)}")
+            months = ", ".join(rated_months(con, framework_id))
+            raise ValueError(f"no ratings for {month} under {framework_id}; months available: {months}")
         evaluations = []
         for row in ratings:
             if site_id and row["site_id"] not in (site_id, DISTRICT):
