@@ -96,7 +96,7 @@ STAGES: list[Stage] = [
     ),
     Stage("ingest", "bench.ingest"),
     Stage("validate", "bench.validate", legacy_file="validate.json", adapter=_validate_figures, quick_args=[]),
-    # one run per figure at these sizes (a full build is minutes; three would put `make bench` past 4 h)
+    # one run per figure at these sizes (the stage takes ~16 min on 2 cores; three runs would add ~30 min)
     Stage("transform", "bench.transform", full_args=["--sizes", "pilot-year", "district-month", "--repeat", "1"]),
     Stage("dashboards", "bench.dashboards"),
     Stage("e2e", "bench.e2e"),
