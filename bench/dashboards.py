@@ -35,6 +35,7 @@ import httpx
 from bench.report import Figure, median, percentile, run_child, save_figures
 from bench.scale import CACHE_DIR, audit_landed, materialize, registry_env, size
 from superset_assets import server
+from superset_assets.bundle import chart_data_body
 
 COLD_TARGET_MS = 500.0
 WARM_TARGET_MS = 100.0
@@ -150,17 +151,6 @@ def _timed(client: httpx.Client, method: str, path: str, errors: list[str] | Non
     return elapsed * 1000
 
 
-def _query_body(dataset_id: int, query: dict, force: bool = False) -> dict:
-    """A chart-data request for one ad-hoc query on a dataset."""
-    return {
-        "datasource": {"id": dataset_id, "type": "table"},
-        "force": force,
-        "queries": [query],
-        "result_format": "json",
-        "result_type": "full",
-    }
-
-
 def _first_item_filters(client: httpx.Client, dashboard_id: int) -> dict[int, dict]:
     """Per dataset id, the filter a browser opening the dashboard applies first: a native filter
     that defaults to its first item (预警's warning choice, required) narrows its dataset's
@@ -174,7 +164,7 @@ def _first_item_filters(client: httpx.Client, dashboard_id: int) -> dict[int, di
         for target in native.get("targets", []):
             column = target["column"]["name"]
             first = {"columns": [column], "metrics": [], "orderby": [[column, True]], "row_limit": 1}
-            body = _query_body(target["datasetId"], first)
+            body = chart_data_body(target["datasetId"], first)
             rows = client.post("/api/v1/chart/data", json=body).json()["result"][0]["data"]
             if rows:
                 narrowed[target["datasetId"]] = {"col": column, "op": "IN", "val": [rows[0][column]]}
@@ -201,7 +191,7 @@ def measure(client: httpx.Client, rounds: int) -> dict:
     smallest = next(d for d in datasets if d["table_name"] == "district_ratings")
 
     def floor_body(force: bool) -> dict:
-        return _query_body(smallest["id"], {"columns": [], "metrics": ["row_count"], "row_limit": 1}, force)
+        return chart_data_body(smallest["id"], {"columns": [], "metrics": ["row_count"], "row_limit": 1}, force)
 
     report: dict = {
         "floor_cold": [_timed(client, "POST", "/api/v1/chart/data", json=floor_body(True)) for _ in range(rounds * 4)],

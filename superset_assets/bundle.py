@@ -94,20 +94,22 @@ def query_for(form_data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def chart_data_body(dataset: int | str, query: dict[str, Any], force: bool = False) -> dict[str, Any]:
+    """A `POST /api/v1/chart/data` request for one query on a dataset (its id; in an export,
+    its uuid)."""
+    return {
+        "datasource": {"id": dataset, "type": "table"},
+        "force": force,
+        "queries": [query],
+        "result_format": "json",
+        "result_type": "full",
+    }
+
+
 def query_context(chart: dict[str, Any]) -> str:
     form_data = dict(chart["params"])
-    datasource = {"id": chart["dataset_uuid"], "type": "table"}
-    return json.dumps(
-        {
-            "datasource": datasource,
-            "force": False,
-            "queries": [query_for(form_data)],
-            "form_data": form_data,
-            "result_format": "json",
-            "result_type": "full",
-        },
-        ensure_ascii=False,
-    )
+    body = chart_data_body(chart["dataset_uuid"], query_for(form_data))
+    return json.dumps({**body, "form_data": form_data}, ensure_ascii=False)
 
 
 def position(dashboard: dict[str, Any], charts_by_uuid: dict[str, dict[str, Any]]) -> dict[str, Any]:

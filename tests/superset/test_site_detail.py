@@ -11,9 +11,9 @@ from typing import Any
 
 import duckdb
 import pytest
-import yaml
 
-from superset_assets.bundle import ASSETS_DIR, load_assets, query_for
+from superset_assets.bundle import chart_data_body, load_assets, query_for
+from superset_assets.publish import load_publish_config
 from tests.superset.conftest import Client, RunningSuperset
 
 pytestmark = pytest.mark.superset
@@ -52,8 +52,7 @@ def _query(chart: dict[str, Any], filters: list[dict]) -> dict[str, Any]:
 
 
 def _on_superset(client: Client, dataset_id: int, query: dict[str, Any]) -> list[dict]:
-    body = {"datasource": {"id": dataset_id, "type": "table"}, "force": True, "queries": [query]}
-    reply = client.post("/api/v1/chart/data", json={**body, "result_format": "json", "result_type": "full"})
+    reply = client.post("/api/v1/chart/data", json=chart_data_body(dataset_id, query, force=True))
     assert reply.status_code == 200, reply.text[:500]
     result = reply.json()["result"][0]
     assert not result.get("error") and not result.get("rejected_filters"), result
@@ -109,7 +108,7 @@ def test_the_site_detail_charts_read_rollups_and_the_facts_are_not_published() -
     }
     targets = {t["datasetUuid"] for f in site_detail["metadata"]["native_filter_configuration"] for t in f["targets"]}
     assert {DATASETS[uuid]["table_name"] for uuid in targets} == {"fct_passage_hours"}
-    published = yaml.safe_load((ASSETS_DIR.parent / "publish.yml").read_text(encoding="utf-8"))["warehouse"]
+    published = load_publish_config()["warehouse"]
     facts = set(FACT_OF.values())
     assert not facts & {*published["required"], *published["optional"]}
     assert not facts & {doc["table_name"] for doc in DATASETS.values()}
