@@ -61,24 +61,25 @@ def serving_cursor(path: str) -> duckdb.DuckDBPyConnection:
 
 
 def _reuse_reserved_words() -> None:
-    """duckdb-engine queries duckdb_keywords() for every dialect instance (several per request)."""
+    """duckdb-engine queries duckdb_keywords() for every dialect instance (several per request).
+    Once per worker, under the lock and on a connection of its own: a fresh worker's first
+    requests arrive together, and DuckDB's module-level default connection refuses a second
+    thread ("connection is busy with another call")."""
     from duckdb_engine import DuckDBIdentifierPreparer, PGIdentifierPreparer
 
-    if getattr(DuckDBIdentifierPreparer, "_smartcomm_cached", False):
-        return
-    reserved = {
-        name
-        for (name,) in duckdb.execute(
-            "select keyword_name from duckdb_keywords() where keyword_category == 'reserved'"
-        ).fetchall()
-    }
+    with _lock:
+        if getattr(DuckDBIdentifierPreparer, "_smartcomm_cached", False):
+            return
+        with duckdb.connect() as con:
+            sql = "select keyword_name from duckdb_keywords() where keyword_category == 'reserved'"
+            reserved = {name for (name,) in con.execute(sql).fetchall()}
 
-    def __init__(self: Any, dialect: Any, **kwargs: Any) -> None:
-        PGIdentifierPreparer.__init__(self, dialect, **kwargs)
-        self.reserved_words.update(reserved)
+        def __init__(self: Any, dialect: Any, **kwargs: Any) -> None:
+            PGIdentifierPreparer.__init__(self, dialect, **kwargs)
+            self.reserved_words.update(reserved)
 
-    DuckDBIdentifierPreparer.__init__ = __init__
-    DuckDBIdentifierPreparer._smartcomm_cached = True
+        DuckDBIdentifierPreparer.__init__ = __init__
+        DuckDBIdentifierPreparer._smartcomm_cached = True
 
 
 def connection_mutator(
