@@ -10,7 +10,12 @@ SS_VENV     := .venv-superset
 PY          := $(VENV)/bin/python
 SS_PY       := $(SS_VENV)/bin/python
 STAMPS      := .make
-UV          := $(shell command -v uv 2>/dev/null || echo "$(PYTHON_BIN) -m uv")
+# Builds and verifies the environments (standard library; run by the machine's python3).
+ENVS        := $(PYTHON_BIN) requirements/environments.py --python $(PYTHON_BIN)
+ENV_INPUTS  := requirements/environments.py requirements/uv.txt
+# The uv binary, looked up (and installed into .make/uv if the machine has none) only when a
+# recipe needs it, never when the Makefile is read.
+UV           = $(shell $(ENVS) uv)
 PYTEST_ARGS ?=
 
 export DO_NOT_TRACK := 1
@@ -22,23 +27,17 @@ export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 help: ## list the targets
 	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-$(STAMPS)/uv:
-	@mkdir -p $(STAMPS)
-	@command -v uv >/dev/null 2>&1 || $(PYTHON_BIN) -m uv --version >/dev/null 2>&1 || { \
-	  echo "==> installing uv (python3 -m pip install uv)"; $(PYTHON_BIN) -m pip install -q uv; }
-	@touch $@
+# An environment's stamp is written by requirements/environments.py only after the
+# environment proved itself (locked packages and their files present, main modules import,
+# one DuckDB version); a stamp whose interpreter is gone is rebuilt (FORCE).
+$(STAMPS)/pipeline.ok: requirements/pipeline.lock.txt $(ENV_INPUTS) $(if $(wildcard $(PY)),,FORCE)
+	@$(ENVS) build pipeline
 
-$(STAMPS)/venv: requirements/pipeline.lock.txt | $(STAMPS)/uv
-	@echo "==> building $(VENV) from requirements/pipeline.lock.txt"
-	@test -x $(PY) || $(UV) venv -q --python $(PYTHON_BIN) $(VENV)
-	@VIRTUAL_ENV=$(VENV) $(UV) pip sync -q --compile-bytecode requirements/pipeline.lock.txt
-	@touch $@
+$(STAMPS)/superset.ok: requirements/superset.lock.txt $(ENV_INPUTS) $(if $(wildcard $(SS_PY)),,FORCE)
+	@$(ENVS) build superset
 
-$(STAMPS)/venv-superset: requirements/superset.lock.txt | $(STAMPS)/uv
-	@echo "==> building $(SS_VENV) from requirements/superset.lock.txt"
-	@test -x $(SS_PY) || $(UV) venv -q --python $(PYTHON_BIN) $(SS_VENV)
-	@VIRTUAL_ENV=$(SS_VENV) $(UV) pip sync -q --compile-bytecode requirements/superset.lock.txt
-	@touch $@
+.PHONY: FORCE
+FORCE:
 
 # Debian packages: requirements/debian.txt for everyone (CI too); debian-scale.txt only for
 # the scale-out stack (`make scale-setup`).
@@ -46,15 +45,16 @@ $(STAMPS)/system: requirements/debian.txt
 $(STAMPS)/system-scale: requirements/debian-scale.txt
 $(STAMPS)/system $(STAMPS)/system-scale:
 	@mkdir -p $(STAMPS)
+	@echo "==> checking Debian packages ($<)"
 	@missing=$$(for p in $$(cat $<); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then echo "==> installing Debian packages: $$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then echo "==> installing Debian packages: "$$missing; \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null); \
 	  else echo "!! missing Debian packages: $$missing (run: sudo apt-get install $$missing)"; exit 1; fi; \
 	fi
 	@touch $@
 
-setup: $(STAMPS)/venv $(STAMPS)/venv-superset $(STAMPS)/system ## build both environments from the lock files (no-op when unchanged)
+setup: $(STAMPS)/pipeline.ok $(STAMPS)/superset.ok $(STAMPS)/system ## build both environments from the lock files (no-op when unchanged)
 
 setup-system: $(STAMPS)/system ## install the Debian packages the browser tests and reports need
 
@@ -151,13 +151,10 @@ lint: setup ## ruff on Python, dbt parse on SQL
 SPARK_VENV := .venv-spark
 .PHONY: scale-setup cluster-up cluster-down cluster-status test-scale bench-spark
 
-$(STAMPS)/venv-spark: requirements/spark.lock.txt | $(STAMPS)/uv
-	@echo "==> building $(SPARK_VENV) from requirements/spark.lock.txt"
-	@test -x $(SPARK_VENV)/bin/python || $(UV) venv -q --python $(PYTHON_BIN) $(SPARK_VENV)
-	@VIRTUAL_ENV=$(SPARK_VENV) $(UV) pip sync -q requirements/spark.lock.txt
-	@touch $@
+$(STAMPS)/spark.ok: requirements/spark.lock.txt $(ENV_INPUTS) $(if $(wildcard $(SPARK_VENV)/bin/python),,FORCE)
+	@$(ENVS) build spark
 
-scale-setup: setup $(STAMPS)/venv-spark $(STAMPS)/system-scale ## the scale-out extras: .venv-spark (pyspark) and redis-server
+scale-setup: setup $(STAMPS)/spark.ok $(STAMPS)/system-scale ## the scale-out extras: .venv-spark (pyspark) and redis-server
 
 cluster-up: scale-setup ## start Spark master+worker+Thrift, Redis, Airflow API/scheduler/DAG processor and 2 Celery workers on loopback
 	@$(PY) -m deploy.cluster up

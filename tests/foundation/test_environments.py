@@ -26,21 +26,22 @@ print(json.dumps({"duckdb": duckdb.__version__, "superset": md.version("apache-s
 """
 
 
-def _probe(python: Path | str, code: str) -> dict[str, str]:
-    out = subprocess.run([str(python), "-c", code], capture_output=True, text=True, timeout=300, check=False)
+def probe(python: Path | str, code: str, cwd: Path | None = None) -> dict[str, str]:
+    """Run `code` in an environment's interpreter; the JSON it prints last."""
+    out = subprocess.run([str(python), "-c", code], capture_output=True, text=True, timeout=300, check=False, cwd=cwd)
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture(scope="module")
 def pipeline() -> dict[str, str]:
-    return _probe(sys.executable, PIPELINE_PROBE)
+    return probe(sys.executable, PIPELINE_PROBE)
 
 
 @pytest.fixture(scope="module")
 def superset() -> dict[str, str]:
     assert SUPERSET_PY.exists(), "run `make setup` to build .venv-superset"
-    return _probe(SUPERSET_PY, SUPERSET_PROBE)
+    return probe(SUPERSET_PY, SUPERSET_PROBE)
 
 
 def test_pipeline_environment_versions(pipeline):
