@@ -104,6 +104,9 @@ def prepare(inst: SupersetInstance) -> None:
 
 
 def gunicorn_command(inst: SupersetInstance, workers: int = 2) -> list[str]:
+    """gunicorn as `make serve` and the tests run it. No control socket: gunicorn 27 puts one at
+    ~/.gunicorn/gunicorn.ctl by default, and a second instance on the machine (the demo beside
+    the tests) took it over and deleted it on exit."""
     return [
         str(SUPERSET_VENV / "bin" / "gunicorn"),
         "-w",
@@ -116,6 +119,7 @@ def gunicorn_command(inst: SupersetInstance, workers: int = 2) -> list[str]:
         "120",
         "-b",
         f"127.0.0.1:{inst.port}",
+        "--no-control-socket",
         "superset.app:create_app()",
     ]
 

@@ -214,3 +214,15 @@ def test_serving_database_is_read_only(admin: Client, superset: RunningSuperset)
     detail = admin.get(f"/api/v1/database/{database['id']}/connection").json()["result"]
     assert detail["sqlalchemy_uri"].endswith("?access_mode=read_only")
     assert Path(detail["sqlalchemy_uri"].split("duckdb:///", 1)[1].split("?")[0]) == superset.serving.serving
+
+
+def test_gunicorn_opens_no_control_socket(superset: RunningSuperset) -> None:
+    """Two Superset instances on one machine (the demo and the tests) must not share gunicorn 27's
+    default control socket at ~/.gunicorn/gunicorn.ctl: the second took it over and deleted it."""
+    import psutil
+
+    master = psutil.Process(superset.instance.process.pid)
+    processes = [master, *master.children(recursive=True)]
+    sockets = [conn.laddr for proc in processes for conn in proc.net_connections(kind="unix") if conn.laddr]
+    assert len(processes) >= 3, "expected the gunicorn master and its workers"
+    assert not [path for path in sockets if "gunicorn" in str(path) or str(path).endswith(".ctl")], sockets
