@@ -87,6 +87,8 @@ def _validate_figures(doc: dict[str, Any], stage: Stage) -> list[Figure]:
 SPARK_SELECTION = "+indicator_values +indicator_scores +star_ratings +next_star_gaps"
 
 STAGES: list[Stage] = [
+    # git clone -> make demo -> every dashboard answering, per phase (issue 18); first, on a quiet machine
+    Stage("first-run", "bench.first_run", quick_timeout=1800),
     Stage(
         "scale",
         "bench.scale",

@@ -56,7 +56,7 @@ print(json.dumps(evaluate_and_publish(data_paths(), dt.date.fromisoformat(sys.ar
 """
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -86,7 +86,7 @@ def prepared_superset(work: Path) -> server.SupersetInstance:
     home = work / "superset-home"
     shutil.rmtree(home, ignore_errors=True)
     shutil.copytree(cached / "home", home, ignore=shutil.ignore_patterns("cache", "*.log", "events.jsonl"))
-    return server.instance(data_dir=cached / "data", home=home, port=_free_port())
+    return server.instance(data_dir=cached / "data", home=home, port=free_port())
 
 
 def use_serving(inst: server.SupersetInstance, serving: Path) -> None:
@@ -125,7 +125,8 @@ def build_size(size_name: str, work: Path, timeout: float) -> tuple[Path, dict]:
     return root / "warehouse" / "serving.duckdb", {**times, "peak_rss_mib": run.peak_rss_mib}
 
 
-def _login(base_url: str, username: str, password: str) -> httpx.Client:
+def login(base_url: str, username: str, password: str) -> httpx.Client:
+    """An API client logged in as `username` (bearer token, CSRF token, Referer)."""
     client = httpx.Client(base_url=base_url, timeout=120)
     reply = client.post(
         "/api/v1/security/login", json={"username": username, "password": password, "provider": "db", "refresh": False}
@@ -327,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
             use_serving(inst, serving)
             server.start(inst, workers=args.workers)
             try:
-                client = _login(inst.url, "admin", inst.logins()["admin"])
+                client = login(inst.url, "admin", inst.logins()["admin"])
                 report = measure(client, rounds)
                 rss = _server_rss_mib(inst)
             finally:

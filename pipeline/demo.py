@@ -306,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     if nothing_to_evaluate() and paths.serving_db.exists():
         console.print("[green]✓[/green] nothing new landed: evaluation skipped, the published data is current")
     else:
+        console.print("  evaluating the district: freshness, validation, dbt build, publish, month-end reports")
         run([sys.executable, "-m", "pipeline.dagruns", "--evaluate-only"], env, "evaluate_district")
     console.print(summary(paths.serving_db))
     console.print(
