@@ -161,10 +161,13 @@ def test_make_setup_without_uv_survives_an_interrupt(tmp_path: Path) -> None:
     interrupt_during_sync(machine)
     assert not machine.stamp("pipeline").exists(), "an interrupted build left a stamp"
     half_built = machine.verify("pipeline")
-    assert half_built.returncode == 1 and "not usable" in half_built.stdout, half_built.stdout
+    # verify passes only when the Ctrl-C came after every package was in place (during bytecode
+    # compilation); either way no stamp was written, so the next make must build again
+    assert half_built.returncode == 0 or "not usable" in half_built.stdout, half_built.stdout
 
     done = machine.make("setup")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "==> building .venv from" in done.stdout, "the interrupted environment was trusted, not rebuilt"
     assert (machine.repo / ".make" / "uv" / "bin" / "uv").is_file()
     assert_built_and_system_untouched(machine, system_before)
     assert freeze(Path(sys.base_prefix) / "bin" / "python3") == real_system_before
