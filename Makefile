@@ -18,6 +18,12 @@ ENV_INPUTS  := requirements/environments.py requirements/uv.txt
 UV           = $(shell $(ENVS) uv)
 PYTEST_ARGS ?=
 
+# Demo mode (core/demo.py): only these targets accept config/demo.env's secrets and create demo
+# users; `SMARTCOMM_DEMO=0 make serve` runs them as in production.
+DEMO_TARGETS := demo pipeline serve simulator ingest airflow backfill test test-slow test-scale \
+                bench bench-quick bench-dashboards bench-daily bench-ingest bench-validate bench-transform bench-spark
+$(DEMO_TARGETS): export SMARTCOMM_DEMO ?= 1
+
 export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := false
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False

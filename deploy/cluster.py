@@ -33,7 +33,7 @@ from pathlib import Path
 
 import httpx
 
-from pipeline.demo import read_env_file
+from core.demo import read_env_file
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SETTINGS_FILE = PROJECT_ROOT / "deploy" / "cluster.env"

@@ -37,6 +37,7 @@ import duckdb
 from rich.console import Console
 from rich.table import Table
 
+from core.demo import demo_values
 from ingestion.paths import data_paths
 from ingestion.registry import PROJECT_ROOT, load_registry
 from ingestion.state import StateStore
@@ -61,20 +62,9 @@ def default_window() -> tuple[dt.date, dt.date]:
     return start, end
 
 
-def read_env_file(path: Path) -> dict[str, str]:
-    """KEY=value lines of an env file (comments and blanks skipped), as a mapping."""
-    values = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if line and not line.startswith("#") and "=" in line:
-            key, value = line.split("=", 1)
-            values[key.strip()] = value.strip()
-    return values
-
-
 def demo_credentials() -> dict[str, str]:
     """The demo credentials and pseudonym key of config/demo.env (benchmarks and tests use them too)."""
-    return read_env_file(PROJECT_ROOT / "config" / "demo.env")
+    return demo_values()
 
 
 def demo_environment(data_dir: Path, window_end: dt.date | None = None) -> dict[str, str]:

@@ -85,6 +85,7 @@ ENVIRONMENTS = {
                 "dbt.cli.main",
                 "great_expectations",
                 "duckdb",
+                "core.demo",
                 "ingestion.registry",
                 "pipeline.steps",
                 "expectations",
@@ -96,7 +97,7 @@ ENVIRONMENTS = {
             "superset",
             ".venv-superset",
             "superset.lock.txt",
-            imports=("superset.app", "duckdb_engine", "duckdb", "superset_assets.serving_connection"),
+            imports=("superset.app", "duckdb_engine", "duckdb", "core.demo", "superset_assets.serving_connection"),
         ),
         Environment(
             "spark", ".venv-spark", "spark.lock.txt", imports=("pyspark",), compile_bytecode=False, duckdb=False

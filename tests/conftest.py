@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,10 @@ import pytest
 from ingestion.registry import Registry, load_registry
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# The suite runs the demo (its secrets, users and simulator); tests of the production
+# behaviour unset it for themselves (core/demo.py).
+os.environ.setdefault("SMARTCOMM_DEMO", "1")
 
 # The simulator fixtures (`simulator`, `simulator_factory`) for every area's tests.
 pytest_plugins = ["tests.fixtures.simulator"]
