@@ -101,8 +101,15 @@ bench-transform: setup ## dbt fixed cost, full build and one new day vs a hand-w
 INGEST_START ?= 2026-01-05
 INGEST_END   ?= $(INGEST_START)
 .PHONY: ingest ingest-status bench-ingest
+# config/demo.env fills in only what the environment does not set, and only in demo mode
+# (SMARTCOMM_DEMO=0 make ingest: the environment's own credentials and key, checked by ingestion).
 ingest: setup ## demo: land every site and kind for INGEST_START..INGEST_END from the simulator of `make simulator` (drops its files first)
-	@set -a && . ./config/demo.env && set +a && \
+	@if [ "$$SMARTCOMM_DEMO" = 1 ]; then \
+	  while IFS='=' read -r name value; do \
+	    case "$$name" in ''|'#'*) continue ;; esac; \
+	    [ -n "$${!name+set}" ] || export "$$name=$$value"; \
+	  done < config/demo.env; \
+	fi; \
 	  $(PY) -m simulator drop-files --seed 7 --start $(INGEST_START) \
 	    --end $$($(PY) -c "import datetime as d; print(d.date.fromisoformat('$(INGEST_END)') + d.timedelta(days=1))") >/dev/null && \
 	  $(PY) -m ingestion pull --all --start $(INGEST_START) --end $(INGEST_END)

@@ -438,6 +438,9 @@ def start(settings: Settings, service: Service) -> int:
 
 def up(settings: Settings, groups: Iterable[str] = GROUPS) -> list[str]:
     """Start the groups' services in order; return one status line each."""
+    from ingestion.hardening import harden_process
+
+    harden_process()  # umask 077 for every service and task (warehouse, serving, logs) started below
     _prepare_state(settings)
     groups = [group for group in GROUPS if group in set(groups)]
     lines = []

@@ -5,6 +5,7 @@
     python -m ingestion status
     python -m ingestion views --db data/warehouse/raw.duckdb
     python -m ingestion scan-pii
+    python -m ingestion pseudonym-key new|check|adopt
 
 Exit code 0 when every (site, kind) succeeded, 1 when any failed (each failure is named).
 """
@@ -13,16 +14,19 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import secrets
 import sys
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ingestion.hardening import harden_process
 from ingestion.http import FetchError
 from ingestion.landing import new_run_id
+from ingestion.landing_key import check_landing_key, has_landed_data, record_fingerprint, recorded_fingerprint
 from ingestion.paths import data_paths
-from ingestion.pii import Pseudonymizer, PseudonymKeyMissing
+from ingestion.pii import MIN_KEY_BYTES, Pseudonymizer, PseudonymKeyError
 from ingestion.pull import PullOutcome, configured_pairs, pull
 from ingestion.registry import SOURCE_KINDS, load_registry
 from ingestion.state import StateStore
@@ -43,13 +47,14 @@ def cmd_pull(args: argparse.Namespace, console: Console) -> int:
     if not args.all and (args.site is None or args.kind is None):
         console.print("[red]give --site S and --kind K (or 'all'), or --all[/red]")
         return 2
+    paths = data_paths()
     try:
         pairs = configured_pairs(registry, sites, kinds)
         pseudonymizer = Pseudonymizer()
-    except (KeyError, PseudonymKeyMissing) as exc:
-        console.print(f"[red]{exc}[/red]")
+        check_landing_key(paths, pseudonymizer)
+    except (KeyError, PseudonymKeyError) as exc:
+        console.print(f"[red]{exc}[/red]", markup=False)
         return 2
-    paths = data_paths()
     state = StateStore(paths)
     run_id = args.run_id or new_run_id("cli")
     outcomes: list[PullOutcome] = []
@@ -151,14 +156,50 @@ def cmd_views(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_scan_pii(args: argparse.Namespace, console: Console) -> int:
-    from ingestion.pii_scan import scan_landing
+    from ingestion.pii_scan import STORES, scan_all
 
-    report = scan_landing()
-    for path, column, hit in report.hits:
-        console.print(f"[red]personal data[/red] {path} column {column}: {hit[:4]}…")
-    verdict = "[green]clean[/green]" if report.clean else f"[red]{len(report.hits)} hits[/red]"
-    console.print(f"scanned {report.files} files, {report.values:,} distinct text values: {verdict}")
-    return 0 if report.clean else 1
+    report = scan_all()
+    for hit in report.hits:
+        console.print(
+            f"[red]personal data[/red] {hit.store} {hit.location} column {hit.column}: {hit.kind} {hit.masked}",
+            highlight=False,
+        )
+    for location, error in report.unreadable:
+        console.print(f"[yellow]not scanned[/yellow] {location}: {error}", highlight=False)
+    stores = ", ".join(f"{store} {report.scanned[store]}" for store in STORES)
+    verdict = "[green]clean[/green]" if report.clean else f"[red]{report.total_hits} hits[/red]"
+    if report.clean and not report.complete:
+        verdict = f"[yellow]incomplete: {len(report.unreadable)} not scanned[/yellow]"
+    console.print(f"scanned {report.files} files and tables ({stores}), {report.values:,} distinct values: {verdict}")
+    return 1 if not report.clean else 2 if not report.complete else 0
+
+
+def cmd_pseudonym_key(args: argparse.Namespace, console: Console) -> int:
+    if args.action == "new":
+        print(secrets.token_urlsafe(48))  # 48 random bytes, 64 characters
+        return 0
+    paths = data_paths()
+    try:
+        pseudonymizer = Pseudonymizer()
+        if args.action == "adopt":
+            if recorded_fingerprint(paths) is not None:
+                console.print(f"the landing zone {paths.landing} already records its key; nothing adopted")
+                return 1
+            if not has_landed_data(paths):
+                console.print(f"the landing zone {paths.landing} is empty: its first landing records the key")
+                return 1
+            record_fingerprint(paths, pseudonymizer)
+            console.print(f"recorded the fingerprint of the current key for {paths.landing}")
+            return 0
+        if recorded_fingerprint(paths) is None:
+            console.print(f"the landing zone {paths.landing} records no key yet (its first landing will)")
+            return 0 if not has_landed_data(paths) else 1
+        check_landing_key(paths, pseudonymizer)
+    except PseudonymKeyError as exc:
+        console.print(f"[red]{exc}[/red]", markup=False)
+        return 1
+    console.print(f"[green]the key is the one the landing zone {paths.landing} was written with[/green]")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -195,15 +236,28 @@ def build_parser() -> argparse.ArgumentParser:
     v.set_defaults(func=cmd_views)
     c = sub.add_parser(
         "scan-pii",
-        help="scan every landed file for clear-text ID numbers, mobiles and plates",
-        description="Scan every landed Parquet file (clean and quarantine) for clear-text ID-card "
-        "numbers, mobile numbers and plates; exit 1 on any hit. Example: python -m ingestion scan-pii",
+        help="scan every store for clear-text ID numbers, mobiles, plates and names",
+        description="Scan every store (landing, quarantine, warehouse, serving, state, alert records, logs) "
+        "for clear-text ID-card numbers (15 or 18 characters), mobiles (separators, +86), plates (with ·) and "
+        "names, in text, integer and JSON columns; exit 1 on any hit, 2 when a store could not be read. "
+        "Example: python -m ingestion scan-pii",
     )
     c.set_defaults(func=cmd_scan_pii)
+    k = sub.add_parser(
+        "pseudonym-key",
+        help="make a new pseudonym key, or check / adopt the landing zone's key fingerprint",
+        description=f"new: print a fresh random key (at least {MIN_KEY_BYTES} bytes are required outside demo "
+        "mode); check: does SMARTCOMM_PSEUDONYM_KEY match the key the landing zone was written with; adopt: "
+        "record the current key for a landing zone landed before fingerprints existed. "
+        "Example: python -m ingestion pseudonym-key check",
+    )
+    k.add_argument("action", choices=["new", "check", "adopt"])
+    k.set_defaults(func=cmd_pseudonym_key)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    harden_process()  # private files (umask 077), redacted log records
     args = build_parser().parse_args(argv)
     if getattr(args, "end", None) and getattr(args, "start", None) and args.end < args.start:
         print(f"--end {args.end} is before --start {args.start}", file=sys.stderr)

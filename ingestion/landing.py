@@ -13,8 +13,10 @@ Public API (used by the connectors, the dbt developers' fixtures and the benchma
         Every record is normalized, pseudonymized (HMAC-SHA256, key $SMARTCOMM_PSEUDONYM_KEY),
         validated against the contract and deduplicated on the natural key (last one wins);
         bad rows go to landing/_quarantine/<kind>/site=<id>/date=<day>/ with their reason
-        and the redacted raw record. The partition is written even when empty, to a temp
-        name in the same directory and renamed into place: a re-run replaces it.
+        and the redacted raw record (ingestion.pii.redact). The partition is written even when
+        empty, to a temp name in the same directory and renamed into place: a re-run replaces
+        it. The first landing records the key's fingerprint and every later one must use the
+        same key (ingestion.landing_key).
 
     PartitionBuilder(kind, site_id, days, *, source_shape, run_id, ..., outside="quarantine"|"skip")
         The same for several days at once: .add(record, raw=..., fallback_day=...) for a
@@ -44,9 +46,10 @@ import pyarrow.parquet as pq
 from ingestion import columnar
 from ingestion.columnar import SlowPath
 from ingestion.contract import KindContract, RowError, contract
+from ingestion.landing_key import check_landing_key
 from ingestion.mapping import PARSE_ERROR, PARSE_RAW, KindMapping
-from ingestion.paths import DataPaths, data_paths
-from ingestion.pii import Pseudonymizer, apply_personal_data_policy, personal_data_policy
+from ingestion.paths import DataPaths, data_paths, make_private_dir, private_file
+from ingestion.pii import Pseudonymizer, apply_personal_data_policy, personal_data_policy, redact
 from ingestion.registry import CONFIG_DIR, read_yaml
 from ingestion.timeutil import utc_now
 
@@ -101,13 +104,15 @@ def _reason_class(reason: str) -> str:
 
 
 def atomic_write_table(table: pa.Table, target: Path) -> None:
-    """Write `table` next to `target` under a temp name, fsync, then rename over it."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    """Write `table` next to `target` under a temp name (0600 in 0700 folders), fsync, then
+    rename over it."""
+    make_private_dir(target.parent)
     for stale in target.parent.glob(f".{target.name}.*.tmp"):
         stale.unlink(missing_ok=True)  # left by a killed run; never visible to readers (.tmp)
     tmp = target.parent / f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
     try:
         pq.write_table(table, tmp, compression="zstd")
+        private_file(tmp)
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, target)
@@ -147,6 +152,7 @@ class PartitionBuilder:
         self.run_id = run_id
         self.paths = paths or data_paths()
         self.pseudonymizer = pseudonymizer or Pseudonymizer()
+        check_landing_key(self.paths, self.pseudonymizer)  # before anything is written
         self.fetched_at_utc = fetched_at_utc or utc_now()
         self.known_values = known_values or {}
         if outside not in ("quarantine", "skip"):
@@ -328,12 +334,14 @@ class PartitionBuilder:
             self.result.rows_outside += 1  # the run that lands `day` quarantines it
             return
         target = day if day in self._day_set else self.days[0]
+        # No clear personal data in any column: the raw record in whatever shape it came, the
+        # reason (a converter may quote a value) and the vendor's record id.
         self._quarantine[target].append(
             {
                 "site_id": self.site_id,
                 "kind": self.kind,
                 "day": target,
-                "reason": reason,
+                "reason": redact(reason, self.pseudonymizer, record=True),  # reasons quote raw values
                 "raw_record": orjson.dumps(
                     self.pseudonymizer.redact(raw), default=_json_default, option=orjson.OPT_NON_STR_KEYS
                 ).decode()
@@ -341,7 +349,9 @@ class PartitionBuilder:
                 else None,
                 "_run_id": self.run_id,
                 "_source_shape": self.source_shape,
-                "_source_record_id": None if source_record_id is None else str(source_record_id),
+                "_source_record_id": None
+                if source_record_id is None
+                else redact(str(source_record_id), self.pseudonymizer),
                 "_fetched_at_utc": self.fetched_at_utc,
             }
         )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from ingestion.hardening import harden_process
 from ingestion.mapping import load_shape_mapping
 from ingestion.pull import pull
 from ingestion.registry import Registry, load_registry
@@ -74,6 +75,7 @@ def ingest_interval(
     for one-run backfills; with `resume`, each kind starts after its watermark (less the
     late-listing days), so repeating a range fetches only what is new.
     """
+    harden_process()  # the DAG task's entry: private files, redacted log records
     registry = load_registry()
     source = registry.site(site_id).source(kind)
     if source is None:

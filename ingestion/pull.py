@@ -11,7 +11,9 @@ soon as every listing that can hold their rows has been read, so memory stays at
 Pages are fetched in a background thread (up to PREFETCH_PAGES ahead) while earlier ones are mapped.
 
 Failures raise FetchError naming site, kind and cause after the audit row is closed as
-`failed`; days already written stay valid (each is atomic and complete on its own).
+`failed`; days already written stay valid (each is atomic and complete on its own). A run
+that succeeds tells its connector, and file drops move the files they landed out of the drop
+folder (ingestion/connectors/files.py: retention).
 """
 
 from __future__ import annotations
@@ -203,13 +205,15 @@ def pull(
         if missing:
             detail = "; ".join(getattr(connector, "missing_detail", []))[:300]
             raise NotDeliveredError(site_id, kind, f"not delivered yet: {', '.join(map(str, missing))} ({detail})")
+        connector.after_landing()  # every file read is landed: file drops retire theirs
         outcome.outcome = "success"
     except FetchError as exc:
         outcome.outcome, outcome.error = "failed", str(exc)
         raise
     except Exception as exc:
-        outcome.outcome, outcome.error = "failed", f"site {site_id}, kind {kind}: {type(exc).__name__}: {exc}"
-        raise FetchError(site_id, kind, f"{type(exc).__name__}: {exc}") from exc
+        failure = FetchError(site_id, kind, f"{type(exc).__name__}: {exc}")  # redacted
+        outcome.outcome, outcome.error = "failed", str(failure)
+        raise failure from exc
     finally:
         if connector is not None:
             outcome.retries = connector.retry.retries

@@ -21,7 +21,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ingestion.paths import data_paths
+from ingestion.paths import data_paths, make_private_dir, private_file
 from ingestion.registry import Registry, load_registry
 
 REFERENCE_DIR_NAME = "_reference"
@@ -69,10 +69,10 @@ def reference_dir(data_dir: Path | str | None = None) -> Path:
 
 
 def _write_atomically(table: pa.Table, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(target.parent)
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     pq.write_table(table, temporary)
-    os.replace(temporary, target)
+    os.replace(private_file(temporary), target)
 
 
 def reference_tables(registry: Registry) -> dict[str, pa.Table]:

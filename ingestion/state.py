@@ -17,7 +17,8 @@ from typing import Any
 
 import duckdb
 
-from ingestion.paths import DataPaths, data_paths
+from ingestion.paths import DataPaths, data_paths, make_private_dir, private_file
+from ingestion.pii import redact
 from ingestion.timeutil import utc_now
 
 _SCHEMA = """
@@ -55,8 +56,9 @@ LOCK_WAIT_S = 120.0
 
 @contextmanager
 def open_state_db(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open a small state DuckDB file briefly, retrying while another process holds its lock."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Open a small state DuckDB file briefly, retrying while another process holds its lock.
+    The file and its WAL are private to the service user (they hold the audit and alerts)."""
+    make_private_dir(path.parent)
     deadline = time.monotonic() + LOCK_WAIT_S
     delay = 0.05
     while True:
@@ -69,6 +71,10 @@ def open_state_db(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDB
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
     try:
+        if not read_only:
+            for written in (path, path.with_name(path.name + ".wal")):
+                if written.exists() and written.stat().st_mode & 0o077:
+                    private_file(written)
         yield con
     finally:
         con.close()
@@ -88,7 +94,7 @@ class StateStore:
 
     def __init__(self, paths: DataPaths | None = None) -> None:
         self.path = (paths or data_paths()).state_db
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.path.parent)
         with self._connect() as con:
             con.execute(_SCHEMA)
 
@@ -116,8 +122,12 @@ class StateStore:
         duration_s: float,
         error: str | None = None,
     ) -> None:
-        """Close the audit row; on success move the watermark forward (never backward)."""
+        """Close the audit row; on success move the watermark forward (never backward).
+
+        The error is redacted: the audit is published (加载审计), so it keeps the site, kind,
+        HTTP status and vendor code of a failure, never personal data."""
         now = utc_now()
+        error = redact(error) if error else error
         with self._connect() as con:
             con.execute("begin")
             con.execute(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
+from core.sql import identifier, literal
 from ingestion.contract import all_kinds, contract
 from ingestion.landing import DATA_FILE, QUARANTINE_FILE, QUARANTINE_SCHEMA
 from ingestion.paths import DataPaths, data_paths
@@ -28,36 +29,32 @@ _DUCK_TYPES = {
 
 
 def _empty_select(schema: pa.Schema) -> str:
-    columns = ", ".join(f"cast(null as {_DUCK_TYPES[f.type]}) as {f.name}" for f in schema)
+    columns = ", ".join(f"cast(null as {_DUCK_TYPES[f.type]}) as {identifier(f.name)}" for f in schema)
     return f"select {columns} where false"
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def create_raw_views(con: duckdb.DuckDBPyConnection, paths: DataPaths | None = None, schema: str = "raw") -> list[str]:
     """Create or replace the raw views in `schema`; returns their qualified names."""
     paths = paths or data_paths()
     catalog = con.execute("select current_database()").fetchone()[0]
-    qualified = f'"{catalog}"."{schema}"'  # a file named like the schema (raw.duckdb) is otherwise ambiguous
+    qualified = f"{identifier(catalog)}.{identifier(schema)}"  # a file named like the schema (raw.duckdb) is otherwise ambiguous
     con.execute(f"create schema if not exists {qualified}")
     created = []
     for kind in all_kinds():
         files = paths.landing / kind / "site=*" / "date=*" / DATA_FILE
         has_files = any((paths.landing / kind).glob(f"site=*/date=*/{DATA_FILE}"))
-        columns = ", ".join(contract(kind).schema.names)
+        columns = ", ".join(map(identifier, contract(kind).schema.names))
         body = (
-            f"select {columns} from read_parquet({_quote(str(files))}, hive_partitioning = false, union_by_name = true)"
+            f"select {columns} from read_parquet({literal(str(files))}, hive_partitioning = false, union_by_name = true)"
             if has_files
             else _empty_select(contract(kind).schema)
         )
-        con.execute(f"create or replace view {qualified}.{kind} as {body}")
+        con.execute(f"create or replace view {qualified}.{identifier(kind)} as {body}")
         created.append(f"{schema}.{kind}")
     qfiles = paths.quarantine / "*" / "site=*" / "date=*" / QUARANTINE_FILE
     has_q = any(paths.quarantine.glob(f"*/site=*/date=*/{QUARANTINE_FILE}")) if paths.quarantine.exists() else False
     qbody = (
-        f"select * from read_parquet({_quote(str(qfiles))}, hive_partitioning = false)"
+        f"select * from read_parquet({literal(str(qfiles))}, hive_partitioning = false)"
         if has_q
         else _empty_select(QUARANTINE_SCHEMA)
     )

@@ -145,7 +145,10 @@ def stop_group(process: subprocess.Popen, timeout_s: float = 30) -> None:
 
 
 def main() -> int:
+    from ingestion.hardening import harden_process
     from ingestion.paths import data_paths
+
+    harden_process()  # umask 077, inherited by every Airflow process and task it starts
     from pipeline.demo import console, default_window, demo_environment, ensure_airflow_db, running_simulator
 
     paths = data_paths()

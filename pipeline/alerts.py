@@ -6,7 +6,13 @@ identity: the same key is recorded and sent once, ever, so a check that runs eve
 does not repeat itself. The record is written to the `alerts` table of the state database
 *before* any hook runs, so a failing hook never loses an alert (its error is stored on the
 record). Hooks are 'module:function' strings in config/pipeline.yml `alerts.hooks`; each is
-called as `hook(alert)`.
+called as `hook(alert)`. Only modules under HOOK_MODULE_PREFIXES may be named: configuration
+chooses among the platform's hooks, it cannot make a process import arbitrary code (a new
+hook goes into pipeline/alert_hooks.py, reviewed like any code).
+
+Alerts are redacted (ingestion.pii.redact) before they are recorded or sent: a title or an
+error text in the details never carries an ID number, mobile, plate or marked name, and a
+vendor's reply body never reaches an alert (ingestion.http keeps status and code only).
 """
 
 from __future__ import annotations
@@ -17,11 +23,12 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ingestion.paths import data_paths
+from ingestion.paths import data_paths, make_private_dir, private_file
+from ingestion.pii import redact
 from ingestion.state import open_state_db
 
 log = logging.getLogger(__name__)
@@ -29,6 +36,9 @@ log = logging.getLogger(__name__)
 SOURCES = ("freshness", "task_failure", "quality", "warning")
 SEVERITIES = ("info", "warning", "critical")
 DEFAULT_HOOKS = ("pipeline.alerts:log_hook", "pipeline.alerts:jsonl_hook")
+# The modules a configured hook may live in (the module itself or a submodule). In code, not
+# configuration, on purpose: see the module docstring.
+HOOK_MODULE_PREFIXES = ("pipeline.alerts", "pipeline.alert_hooks")
 
 _SCHEMA = """
 create table if not exists alerts (
@@ -84,6 +94,11 @@ def load_hook(spec: str) -> Hook:
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise ValueError(f"alert hook {spec!r} must be 'module:function'")
+    if not any(module_name == p or module_name.startswith(p + ".") for p in HOOK_MODULE_PREFIXES):
+        raise ValueError(
+            f"alert hook {spec!r}: module {module_name} is not under an allowed prefix "
+            f"({', '.join(HOOK_MODULE_PREFIXES)}; pipeline/alerts.py HOOK_MODULE_PREFIXES)"
+        )
     hook = getattr(importlib.import_module(module_name), attr, None)
     if not callable(hook):
         raise ValueError(f"alert hook {spec!r}: {module_name} has no callable {attr!r}")
@@ -98,7 +113,7 @@ def raise_alerts(
     `hooks` overrides config/pipeline.yml (tests); the state database defaults to the data dir's.
     """
     batch: dict[str, Alert] = {}
-    for alert in alerts:
+    for alert in map(redacted, alerts):
         batch.setdefault(alert.key, alert)
     if not batch:
         return []
@@ -133,9 +148,20 @@ def raise_alerts(
         with open_state_db(path) as con:
             con.executemany(
                 "update alerts set hook_errors = ? where key = ?",
-                [["\n".join(lines), key] for key, lines in errors.items()],
+                [[redact("\n".join(lines)), key] for key, lines in errors.items()],
             )
     return new
+
+
+def redacted(alert: Alert) -> Alert:
+    """The alert with its key, titles and details redacted (fields and free text)."""
+    return replace(
+        alert,
+        key=redact(alert.key),
+        title_zh=redact(alert.title_zh),
+        title_en=redact(alert.title_en),
+        details=redact(alert.details),
+    )
 
 
 def _call_hooks(specs: list[str], new: list[Alert], errors: dict[str, list[str]]) -> None:
@@ -175,7 +201,8 @@ _LOG_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "critical": log
 
 
 def log_hook(alert: Alert) -> None:
-    """One clear log line per alert."""
+    """One clear log line per alert (redacted: a hook may be called directly)."""
+    alert = redacted(alert)
     log.log(
         _LOG_LEVELS[alert.severity],
         "ALERT %s [%s] site=%s: %s / %s (key=%s) %s",
@@ -197,10 +224,13 @@ def alerts_file() -> Path:
 def jsonl_hook(alert: Alert) -> None:
     """Append the alert as one JSON line to <data dir>/alerts/alerts.jsonl (for any log shipper)."""
     path = alerts_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps({**asdict(alert), "raised_at_utc": _utc_now().isoformat()}, ensure_ascii=False, default=str)
+    make_private_dir(path.parent)
+    line = json.dumps(
+        {**asdict(redacted(alert)), "raised_at_utc": _utc_now().isoformat()}, ensure_ascii=False, default=str
+    )
     with path.open("a", encoding="utf-8") as out:
         out.write(line + "\n")
+    private_file(path)
 
 
 def on_task_failure(context: Mapping[str, Any]) -> None:

@@ -37,7 +37,9 @@ import duckdb
 from rich.console import Console
 from rich.table import Table
 
-from core.demo import demo_values
+from core.demo import DEMO_ENV, demo_mode, demo_values
+from ingestion.connectors.files import drop_retention_days
+from ingestion.hardening import harden_process
 from ingestion.paths import data_paths
 from ingestion.registry import PROJECT_ROOT, load_registry
 from ingestion.state import StateStore
@@ -68,16 +70,21 @@ def demo_credentials() -> dict[str, str]:
 
 
 def demo_environment(data_dir: Path, window_end: dt.date | None = None) -> dict[str, str]:
-    """The environment every demo process runs with (credentials only where unset).
+    """The environment every demo process runs with.
 
+    In demo mode (SMARTCOMM_DEMO=1, set by the Makefile's demo targets) the demo credentials
+    and pseudonym key of config/demo.env fill in what the environment does not set. Outside
+    it nothing is filled in: the run uses the environment's own secrets, which ingestion
+    checks like any production run (never the demo values, a key of 32+ random bytes).
     Freshness is judged on the morning after the window's last day: the demo's data is
     historical, and against today's clock every feed would be months late.
     """
     window_end = window_end or default_window()[1]
     env = dict(os.environ)
     env.setdefault("SMARTCOMM_FRESHNESS_AS_OF", f"{window_end + dt.timedelta(days=1)}T08:00:00+08:00")
-    for key, value in demo_credentials().items():
-        env.setdefault(key, value)
+    if demo_mode(env):
+        for key, value in demo_credentials().items():
+            env.setdefault(key, value)
     env.update(
         SMARTCOMM_DATA_DIR=str(data_dir),
         SMARTCOMM_DROP_DIR=str(data_dir / "drops"),
@@ -127,10 +134,13 @@ def running_simulator(env: dict[str, str], start: dt.date, end: dt.date, log_pat
 
 def drop_files(env: dict[str, str], start: dt.date, end: dt.date) -> None:
     """The vendors' file drops for the window; skipped when this window was dropped already
-    (the files are a pure function of the seed and the day, and re-runs must be fast)."""
+    (the files are a pure function of the seed and the day, and re-runs must be fast) and the
+    landed files are still kept (drops.retention_days of config/pipeline.yml: afterwards
+    ingestion has deleted them, and a backfill needs them dropped again)."""
     first, last = start - dt.timedelta(days=LEAD_DAYS), end + dt.timedelta(days=1)
     stamp = Path(env["SMARTCOMM_DROP_DIR"]) / f".dropped-seed{DEMO_SEED}-{first}-{last}"
-    if stamp.exists():
+    kept_s = drop_retention_days() * 86400
+    if stamp.exists() and time.time() - stamp.stat().st_mtime < kept_s:
         console.print(f"[green]✓[/green] vendor file drops already in place ({stamp.parent})")
         return
     run(
@@ -277,6 +287,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
+    harden_process()  # umask 077 for every file of the demo, its children's included
+    if not demo_mode():
+        console.print(f"[yellow]{DEMO_ENV} is not 1: running with the environment's own secrets[/yellow]")
     paths = data_paths()
     env = demo_environment(paths.root, args.end)
     sites = args.sites.split(",") if args.sites else [s.site_id for s in load_registry().sites]

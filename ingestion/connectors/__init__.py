@@ -9,11 +9,13 @@ does that. `make_connector()` picks the class from the source's shape.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ingestion.http import RetryCounter, RetryPolicy
+from core.demo import DEMO_ENV, demo_mode, demo_values
+from ingestion.http import FetchError, RetryCounter, RetryPolicy
 from ingestion.mapping import ShapeMapping
 from ingestion.registry import Site
 
@@ -45,6 +47,31 @@ class Connector(Protocol):
     def pages(self, unit: Unit) -> Iterator[list[dict[str, Any]]]: ...
 
     def close(self) -> None: ...
+
+    def after_landing(self) -> None:
+        """Called once the run has landed everything it read (file drops retire their files)."""
+        ...
+
+
+def credential(site_id: str, kind: str, env_name: str) -> str:
+    """A vendor secret from the environment variable config/pilots.yml names. The committed
+    demo values of config/demo.env are public, so only demo mode (SMARTCOMM_DEMO=1) accepts them."""
+    value = os.environ.get(env_name)
+    if not value:
+        raise FetchError(site_id, kind, f"credential environment variable {env_name} is not set")
+    if not demo_mode():
+        try:
+            demo = set(demo_values().values())
+        except OSError:  # a deployment without config/demo.env
+            demo = set()
+        if value in demo:
+            raise FetchError(
+                site_id,
+                kind,
+                f"credential {env_name} holds a committed demo value of config/demo.env, accepted only in "
+                f"demo mode ({DEMO_ENV}=1): set the vendor's own credential from your secret store",
+            )
+    return value
 
 
 def make_connector(site: Site, kind: str, mapping: ShapeMapping, policy: RetryPolicy | None = None) -> Connector:

@@ -7,6 +7,11 @@ are gone and landing the rest would under-count silently. A single unreadable ro
 quarantine matter instead. Duplicate drops (`name(1).csv`) are read too; the natural-key
 dedup removes the repeated rows. Days whose files have not arrived are reported as not
 delivered, never landed as empty.
+
+Vendor files hold clear personal data, so they are not kept forever: once a run has landed
+them they move to `<drop dir>/_landed/` (`after_landing`), where re-runs and late listings
+still find them, and are deleted `drops.retention_days` (config/pipeline.yml, default 7)
+after they were last landed from. A re-delivered file of the same name wins over the kept one.
 """
 
 from __future__ import annotations
@@ -15,8 +20,11 @@ import calendar
 import csv
 import datetime as dt
 import io
+import os
+import time
 import zipfile
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +34,34 @@ from ingestion.connectors import Unit
 from ingestion.http import FetchError, RetryCounter
 from ingestion.mapping import PARSE_ERROR, KindMapping, ShapeMapping
 from ingestion.mapping import PARSE_RAW as RAW
-from ingestion.registry import PROJECT_ROOT, FileDrop, Site
+from ingestion.paths import make_private_dir, private_file
+from ingestion.registry import CONFIG_DIR, PROJECT_ROOT, FileDrop, Site, read_yaml
 from ingestion.timeutil import days_between
+
+LANDED_DIR = "_landed"
+PIPELINE_FILE = CONFIG_DIR / "pipeline.yml"
+DEFAULT_RETENTION_DAYS = 7
+
+
+@cache
+def drop_retention_days() -> float:
+    """Days a landed vendor file is kept after it was last landed from (config/pipeline.yml)."""
+    drops = read_yaml(PIPELINE_FILE).get("drops") or {}
+    days = float(drops.get("retention_days", DEFAULT_RETENTION_DAYS))
+    if days < 0:
+        raise ValueError(f"{PIPELINE_FILE}: drops.retention_days must be >= 0, not {days}")
+    return days
+
+
+def purge_expired(folder: Path, retention_days: float, now: float | None = None) -> list[Path]:
+    """Delete the files in `folder` last landed more than `retention_days` ago."""
+    if not folder.is_dir():
+        return []
+    cutoff = (time.time() if now is None else now) - retention_days * 86400
+    expired = [p for p in folder.iterdir() if p.is_file() and p.stat().st_mtime < cutoff]
+    for path in expired:
+        path.unlink(missing_ok=True)
+    return expired
 
 
 def resolve_drop_dir(site: Site, source: FileDrop) -> Path:
@@ -50,6 +84,7 @@ class _FileConnector:
         self.drop_dir = resolve_drop_dir(site, source)
         self.missing: list[dt.date] = []
         self.missing_detail: list[str] = []
+        self.read_files: list[Path] = []
 
     def fail(self, path: Path, cause: str) -> FetchError:
         return FetchError(self.site.site_id, self.kind, f"{path.name}: {cause}")
@@ -58,7 +93,34 @@ class _FileConnector:
         pass
 
     def _glob(self, pattern: str) -> list[Path]:
-        return sorted(self.drop_dir.glob(pattern)) if self.drop_dir.is_dir() else []
+        """The files of `pattern`, freshly dropped or kept from an earlier landing (the fresh one wins)."""
+        if not self.drop_dir.is_dir():
+            return []
+        kept = self.drop_dir / LANDED_DIR
+        found = {p.name: p for p in kept.glob(pattern)} if kept.is_dir() else {}
+        found.update({p.name: p for p in self.drop_dir.glob(pattern)})
+        return [found[name] for name in sorted(found)]
+
+    def _note_read(self, path: Path) -> Path:
+        self.read_files.append(path)
+        return path
+
+    def after_landing(self) -> None:
+        """Move the files this run landed to _landed/ (their retention starts now) and delete
+        the kept files whose retention has passed; with retention 0, delete them at once."""
+        retention = drop_retention_days()
+        kept = self.drop_dir / LANDED_DIR
+        for path in dict.fromkeys(self.read_files):
+            if not path.exists():
+                continue
+            if retention == 0:
+                path.unlink()
+                continue
+            target = kept / path.name
+            if path != target:
+                os.replace(path, make_private_dir(kept) / path.name)
+            os.utime(private_file(target))
+        purge_expired(kept, retention)
 
 
 class GovExportConnector(_FileConnector):
@@ -78,7 +140,7 @@ class GovExportConnector(_FileConnector):
         return units
 
     def pages(self, unit: Unit) -> Iterator[list[dict[str, Any]]]:
-        for path in unit.files:
+        for path in map(self._note_read, unit.files):
             yield self._read_xlsx(path) if path.suffix.lower() == ".xlsx" else self._read_csv(path)
 
     def _read_csv(self, path: Path) -> list[dict[str, Any]]:
@@ -108,9 +170,8 @@ class GovExportConnector(_FileConnector):
             if not any(c.strip() for c in cells):
                 continue
             if len(cells) != len(header):
-                rows.append(
-                    {PARSE_ERROR: f"row: line {line_no} has {len(cells)} fields, header has {len(header)}", RAW: cells}
-                )
+                reason = f"row: {path.name} line {line_no} has {len(cells)} fields, header has {len(header)}"
+                rows.append({PARSE_ERROR: reason, RAW: ragged_record(header, cells)})
                 continue
             rows.append(dict(zip(header, cells, strict=True)))
         return rows
@@ -160,7 +221,7 @@ class AlarmJsonlConnector(_FileConnector):
         return units
 
     def pages(self, unit: Unit) -> Iterator[list[dict[str, Any]]]:
-        for path in unit.files:
+        for path in map(self._note_read, unit.files):
             data = path.read_bytes()
             if data and not data.endswith(b"\n"):
                 raise self.fail(path, "file is truncated (the last line has no line end)")
@@ -206,10 +267,10 @@ class ManualXlsxConnector(_FileConnector):
         return units
 
     def pages(self, unit: Unit) -> Iterator[list[dict[str, Any]]]:
-        for path in unit.files:
-            yield self._read(path)
+        for path in map(self._note_read, unit.files):
+            yield self._read_workbook(path)
 
-    def _read(self, path: Path) -> list[dict[str, Any]]:
+    def _read_workbook(self, path: Path) -> list[dict[str, Any]]:
         import openpyxl
 
         try:
@@ -256,6 +317,16 @@ class ManualXlsxConnector(_FileConnector):
             row["_snapshot_date"] = snapshot
             rows.append(row)
         return rows
+
+
+def ragged_record(header: list[str], cells: list[str]) -> dict[str, Any]:
+    """A CSV row whose field count is off, as a record: cells under the header names they fall
+    under (so personal columns are pseudonymized by name in quarantine) and the rest under
+    `_extra_cells`. The pairing may be shifted; every value is redacted as text as well."""
+    record: dict[str, Any] = dict(zip(header, cells, strict=False))
+    if len(cells) > len(header):
+        record["_extra_cells"] = cells[len(header) :]
+    return record
 
 
 def _month_of(path: Path) -> dt.date | None:

@@ -14,7 +14,6 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,9 +22,9 @@ from typing import Any
 import httpx
 import orjson
 
-from ingestion.connectors import Unit
+from ingestion.connectors import Unit, credential
 from ingestion.connectors.windows import split_days, window_units
-from ingestion.http import FetchError, Retryable, RetryCounter, check_status, new_client
+from ingestion.http import FetchError, Retryable, RetryCounter, check_status, new_client, reply_status, vendor_code
 from ingestion.mapping import ShapeMapping
 from ingestion.registry import IscConnection, Site
 
@@ -71,12 +70,9 @@ class IscConnector:
         self.retry = retry
         base_url = site.resolve(source.base_url).rstrip("/")
         self.base_path = httpx.URL(base_url).path.rstrip("/")
-        try:
-            self.app_key = os.environ[source.app_key_env]
-            self.app_secret = os.environ[source.app_secret_env]
-        except KeyError as exc:
-            raise FetchError(site.site_id, kind, f"credential environment variable {exc.args[0]} is not set") from None
-        self.client = new_client(base_url, retry.policy)
+        self.app_key = credential(site.site_id, kind, source.app_key_env)
+        self.app_secret = credential(site.site_id, kind, source.app_secret_env)
+        self.client = new_client(base_url, retry)
         self.signed = list(self.settings.get("signed_headers", ["x-ca-key", "x-ca-nonce", "x-ca-timestamp"]))
         self.retryable_codes = set(self.settings.get("retryable_codes", []))
 
@@ -95,10 +91,10 @@ class IscConnector:
         headers = sign_headers("POST", path, payload, self.app_key, self.app_secret, self.signed)
         response = self.client.post(self.endpoint, content=payload, headers=headers)
         if response.status_code == 401:
-            code = _safe_json(response).get("code")
+            code = vendor_code(response.content)
             if code in self.retryable_codes:
                 raise Retryable(f"HTTP 401 code {code} (nonce/timestamp refused)")
-            raise FetchError(self.site.site_id, self.kind, f"authentication refused: HTTP 401 {response.text[:200]}")
+            raise FetchError(self.site.site_id, self.kind, f"authentication refused: {reply_status(response)}")
         check_status(response)
         try:
             envelope = orjson.loads(response.content)
@@ -106,7 +102,8 @@ class IscConnector:
             raise Retryable(f"unreadable JSON body ({exc})") from None
         code = str(envelope.get("code"))
         if code != str(self.settings.get("success_code", "0")):
-            message = f"gateway code {code}: {envelope.get('msg')}"
+            # the code only: the gateway's `msg` is the vendor's free text (docs/security.md)
+            message = f"gateway code {vendor_code(envelope) or '(not a code)'}"
             if code in self.retryable_codes:
                 raise Retryable(message)
             raise FetchError(self.site.site_id, self.kind, message)
@@ -149,6 +146,9 @@ class IscConnector:
     def close(self) -> None:
         self.client.close()
 
+    def after_landing(self) -> None:
+        pass
+
 
 def _same_row(a: Any, b: Any) -> bool:
     """The same row as sent (key order included: a repeated row is repeated verbatim)."""
@@ -169,11 +169,3 @@ def _overlap(previous: list[Any], current: list[Any]) -> int:
         ):
             return k
     return 0
-
-
-def _safe_json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        value = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        return {}
-    return value if isinstance(value, dict) else {}

@@ -7,15 +7,14 @@ retries the same cursor, so no page is skipped or read twice; it counts as a ret
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Iterator
 from typing import Any
 
 import orjson
 
-from ingestion.connectors import Unit
+from ingestion.connectors import Unit, credential
 from ingestion.connectors.windows import split_days, window_units
-from ingestion.http import FetchError, Retryable, RetryCounter, check_status, new_client
+from ingestion.http import FetchError, Retryable, RetryCounter, check_status, new_client, reply_status, vendor_code
 from ingestion.mapping import ShapeMapping
 from ingestion.registry import RestConnection, Site
 
@@ -31,12 +30,9 @@ class RestConnector:
         self.settings = mapping.settings
         self.page_size = min(source.page_size, int(self.settings.get("page_size", 1000)))
         self.retry = retry
-        try:
-            self.client_id = os.environ[source.client_id_env]
-            self.client_secret = os.environ[source.client_secret_env]
-        except KeyError as exc:
-            raise FetchError(site.site_id, kind, f"credential environment variable {exc.args[0]} is not set") from None
-        self.client = new_client(site.resolve(source.base_url).rstrip("/") + "/", retry.policy)
+        self.client_id = credential(site.site_id, kind, source.client_id_env)
+        self.client_secret = credential(site.site_id, kind, source.client_secret_env)
+        self.client = new_client(site.resolve(source.base_url).rstrip("/") + "/", retry)
         self.list_path = str(self.settings.get("list_path", "/api/v1/{kind}")).format(kind=kind).lstrip("/")
         self.token_path = str(self.settings.get("token_path", "/oauth/token")).lstrip("/")
         self._token: str | None = None
@@ -56,9 +52,7 @@ class RestConnector:
             data={"grant_type": "client_credentials", "client_id": self.client_id, "client_secret": self.client_secret},
         )
         if response.status_code in (400, 401):
-            raise FetchError(
-                self.site.site_id, self.kind, f"token refused: HTTP {response.status_code} {response.text[:200]}"
-            )
+            raise FetchError(self.site.site_id, self.kind, f"token refused: {reply_status(response)}")
         check_status(response)
         try:
             token = orjson.loads(response.content)["access_token"]
@@ -72,16 +66,16 @@ class RestConnector:
         response = self.client.get(self.list_path, params=params, headers={"Authorization": f"Bearer {self._token}"})
         if response.status_code == 401:
             self._token = None  # expired or revoked: a new one on the next attempt, same cursor
-            raise TokenExpired(f"HTTP 401 {response.text[:120]}", retry_after=0.0)
+            raise TokenExpired(reply_status(response), retry_after=0.0)
         if response.status_code in (400, 404):
-            raise FetchError(self.site.site_id, self.kind, f"HTTP {response.status_code} {response.text[:200]}")
+            raise FetchError(self.site.site_id, self.kind, reply_status(response))
         check_status(response)
         try:
             body = orjson.loads(response.content)
         except orjson.JSONDecodeError as exc:
             raise Retryable(f"unreadable JSON body ({exc})") from None
         if not isinstance(body, dict) or body.get("error") or not isinstance(body.get("data"), list):
-            raise Retryable(f"error reply: {str(body)[:200]}")
+            raise Retryable(f"error reply: code {vendor_code(body) or '(none)'}")
         return body
 
     def pages(self, unit: Unit) -> Iterator[list[dict[str, Any]]]:
@@ -104,3 +98,6 @@ class RestConnector:
 
     def close(self) -> None:
         self.client.close()
+
+    def after_landing(self) -> None:
+        pass

@@ -55,6 +55,8 @@ def world(tmp_path_factory: pytest.TempPathFactory, gx_engine) -> Iterator[World
     ):
         for name, value in sim.env.items():
             mp.setenv(name, value)
+        # the package's per-test key (conftest.py), from the first landing on: a landing zone keeps one key
+        mp.setenv("SMARTCOMM_PSEUDONYM_KEY", "test-pseudonym-key")
         w = World(sim, work / "data", gx_engine)
         sim.control.drop_files(CLEAN_DAYS[0].isoformat(), CLEAN_DAYS[-1].isoformat(), site=SITE, kind="service_cases")
         for kind in ("passages", "alerts", "service_cases"):

@@ -43,7 +43,7 @@ def test_pii_scan_finds_clear_text_and_passes_pseudonyms(paths):
     assert hits == {VALID_ID, "13812345678", "鲁B12345"}
 
 
-@pytest.mark.parametrize("command", ["pull", "status", "views", "scan-pii"])
+@pytest.mark.parametrize("command", ["pull", "status", "views", "scan-pii", "pseudonym-key"])
 def test_every_command_has_help_with_an_example(command):
     sub = build_parser()._subparsers._group_actions[0].choices[command]
     assert "Example: python -m ingestion" in (sub.description or "")
