@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from core.sql import identifier
 from expectations.engine import GxEngine
 from expectations.landing import new_run_id, to_outcomes
 from expectations.results import DataQualityPipelineError, ValidationReport
@@ -134,7 +135,7 @@ class MartValidator:
             for schema, table in con.execute(
                 "select table_schema, table_name from information_schema.tables order by table_schema = 'main' desc"
             ).fetchall():
-                found.setdefault(table, f'"{schema}"."{table}"')
+                found.setdefault(table, f"{identifier(schema)}.{identifier(table)}")
             missing = sorted((set(MART_CHECKS) | {"indicator_catalog"}) - set(found))
             if missing:
                 raise DataQualityPipelineError(f"{db_path}: marts not built: {', '.join(missing)}")

@@ -19,6 +19,7 @@ from typing import Any
 import duckdb
 import yaml
 
+from core.sql import identifier, literal
 from ingestion.paths import data_paths
 from ingestion.registry import PROJECT_ROOT
 
@@ -204,15 +205,15 @@ def publish_quality_only() -> dict[str, Any]:
     try:
         con = duckdb.connect(str(last_good))
         try:
-            con.execute(f"attach '{paths.warehouse_db}' as wh (read_only)")
+            con.execute(f"attach {literal(str(paths.warehouse_db))} as wh (read_only)")
             present = {
                 row[0]
                 for row in con.execute("select table_name from duckdb_tables() where database_name = 'wh'").fetchall()
             }
             for table in quality_tables:
-                con.execute(f'drop table if exists "{table}"')
+                con.execute(f"drop table if exists {identifier(table)}")
                 if table in present:
-                    con.execute(f'create table "{table}" as select * from wh."{table}"')
+                    con.execute(f"create table {identifier(table)} as select * from wh.{identifier(table)}")
         finally:
             con.close()
         result = publish_serving(last_good, paths.serving_db)
