@@ -13,6 +13,15 @@ the path now. Before each query the worker compares the file's inode and mtime w
 attached one; after a publish (a new file renamed into place) the next query attaches the
 new file, and the old database is freed when its last cursor closes.
 
+The connection is a sandbox (issue 19: SQL Lab read the secret key, /etc/passwd and the
+quarantine Parquet through DuckDB's file functions, and one analyst's `SET memory_limit`
+broke every other user's charts). Once the serving file is attached, external access is
+switched off (no file functions, COPY, ATTACH of files, INSTALL or LOAD of extensions; the
+attached file stays readable) and the configuration is locked (no SET, RESET or PRAGMA that
+changes a setting, for this database and every cursor of it). Extensions are never
+auto-installed or auto-loaded. Both apply per DuckDB database, so every cursor inherits
+them; a publish attaches the new file in a new database, sandboxed the same way.
+
 Runs inside Superset's environment (.venv-superset); referenced from superset_config.py as
 DB_CONNECTION_MUTATOR.
 """
@@ -29,7 +38,12 @@ import duckdb
 DUCKDB_CONFIG = {
     "memory_limit": os.environ.get("SMARTCOMM_SERVING_MEMORY", "1GB"),
     "threads": int(os.environ.get("SMARTCOMM_SERVING_THREADS", "2")),
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "allow_community_extensions": False,
 }
+# Set after the ATTACH (it needs file access), in this order: the lock comes last.
+SANDBOX = {"enable_external_access": "false", "lock_configuration": "true"}
 CATALOG = "serving"
 
 _lock = threading.Lock()
@@ -42,9 +56,44 @@ def _identity(path: str) -> tuple[int, int]:
 
 
 def _attach(path: str) -> duckdb.DuckDBPyConnection:
+    """A new in-memory database with the file at `path` attached read-only, then sandboxed."""
     con = duckdb.connect(":memory:", config=DUCKDB_CONFIG)
     con.execute(f"attach '{path.replace(chr(39), chr(39) * 2)}' as {CATALOG} (read_only)")
+    for name, value in SANDBOX.items():
+        con.execute(f"set {name} = {value}")
     return con
+
+
+# Scalar functions that reach files or change the database's state; DuckDB's table functions
+# (read_text, read_csv, glob, query, parquet_metadata, ...) are added from the running
+# DuckDB's own catalogue, except these harmless generators.
+STATE_FUNCTIONS = frozenset(
+    {
+        "json_execute_serialized_sql",
+        "copy_database",
+        "import_database",
+        "add_parquet_key",
+        "force_checkpoint",
+        "enable_checkpoint_on_shutdown",
+        "disable_checkpoint_on_shutdown",
+        "enable_profile",
+        "disable_profile",
+        "getenv",
+    }
+)
+HARMLESS_TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest", "json_each", "json_tree"})
+
+
+def sql_lab_disallowed_functions() -> set[str]:
+    """Superset's DISALLOWED_SQL_FUNCTIONS for DuckDB: every table function this DuckDB has
+    that is not also a scalar or aggregate (`repeat`, `histogram` stay usable), and
+    STATE_FUNCTIONS."""
+    with duckdb.connect(config={"autoload_known_extensions": False}) as con:
+        kinds: dict[str, set[str]] = {}
+        for name, kind in con.execute("select function_name, function_type from duckdb_functions()").fetchall():
+            kinds.setdefault(name, set()).add(kind)
+    table_only = {name for name, kind in kinds.items() if kind <= {"table", "table_macro"}}
+    return (table_only - HARMLESS_TABLE_FUNCTIONS) | STATE_FUNCTIONS
 
 
 def serving_cursor(path: str) -> duckdb.DuckDBPyConnection:
