@@ -78,15 +78,16 @@ def prepared_superset(work: Path) -> server.SupersetInstance:
     The metadata names the serving file's path, so the cached home comes with a fixed serving
     path beside it; `use_serving` puts each size's file there."""
     cached = CACHE_DIR / f"superset-{_assets_hash()}"
-    if not (cached / "home" / "demo_logins.json").exists():
+    secrets = cached / "secrets"  # the key and demo logins, outside the data and metadata folders
+    if not (secrets / server.LOGINS_FILE).exists():
         shutil.rmtree(cached, ignore_errors=True)
-        inst = server.instance(data_dir=cached / "data", home=cached / "home", port=0)
+        inst = server.instance(data_dir=cached / "data", home=cached / "home", port=0, secrets_path=secrets)
         (cached / "data" / "warehouse").mkdir(parents=True, exist_ok=True)
         server.prepare(inst)
     home = work / "superset-home"
     shutil.rmtree(home, ignore_errors=True)
     shutil.copytree(cached / "home", home, ignore=shutil.ignore_patterns("cache", "*.log", "events.jsonl"))
-    return server.instance(data_dir=cached / "data", home=home, port=free_port())
+    return server.instance(data_dir=cached / "data", home=home, port=free_port(), secrets_path=secrets)
 
 
 def use_serving(inst: server.SupersetInstance, serving: Path) -> None:

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from bench.dashboards import free_port, login, measure
 from bench.report import PROJECT_ROOT, Figure, children_peak_rss_mib, save_figures
+from superset_assets.server import LOGINS_FILE
 
 # (phase, the first line of `make demo`'s output that belongs to it). Every phase lasts
 # until the next one starts; "dashboards answer" starts when /health first answers.
@@ -102,6 +103,8 @@ def first_run(work: Path, quick: bool, timeout: float) -> tuple[dict[str, float]
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "MAKEFLAGS", "MAKELEVEL")}
     env["SMARTCOMM_SUPERSET_PORT"] = str(port)
+    secrets = work / "superset-secrets"  # the clone's Superset key and demo logins, removed with it
+    env["SMARTCOMM_SUPERSET_SECRETS"] = str(secrets)
     command = ["make", "demo"]
     if quick:
         command.append(f"PIPELINE_ARGS=--start {QUICK_WINDOW[0]} --end {QUICK_WINDOW[1]}")
@@ -115,7 +118,7 @@ def first_run(work: Path, quick: bool, timeout: float) -> tuple[dict[str, float]
         url = f"http://127.0.0.1:{port}"
         wait_for_health(url, process, transcript, timeout)
         healthy = time.monotonic() - started
-        logins = json.loads((repo / "data" / "superset" / "demo_logins.json").read_text())
+        logins = json.loads((secrets / LOGINS_FILE).read_text())
         client = login(url, "admin", logins["admin"])
         report = measure(client, rounds=1)
         answered = time.monotonic() - started
