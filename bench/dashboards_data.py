@@ -20,11 +20,11 @@ from pathlib import Path
 import yaml
 
 from bench.transform_data import day_range, land_simulated, scaled_registry
+from core.demo import demo_values
 from dbt_project.run import build
 from ingestion.paths import DataPaths, data_paths
 from ingestion.registry import Registry, load_registry
 from ingestion.timeutil import LOCAL_TZ
-from pipeline.demo import demo_credentials
 from pipeline.freshness import check_freshness
 from superset_assets.publish import publish
 
@@ -52,7 +52,7 @@ class PipelineData:
 
 
 def demo_env() -> dict[str, str]:
-    return demo_credentials()
+    return demo_values()
 
 
 AUDIT_KINDS = ("visitors", "alerts", "activities")

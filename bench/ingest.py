@@ -211,9 +211,9 @@ def child_peer(site_id: str, first: dt.date, last: dt.date, workdir: str) -> dic
 
 
 def demo_env() -> dict[str, str]:
-    from pipeline.demo import demo_credentials
+    from core.demo import demo_values
 
-    return demo_credentials()
+    return demo_values()
 
 
 def start_simulator(env: dict[str, str], first: dt.date, last: dt.date) -> tuple[subprocess.Popen, str]:

@@ -41,9 +41,9 @@ PASSAGES = "/artemis/api/acs/v1/door/events"
 
 
 def demo_env() -> dict[str, str]:
-    from pipeline.demo import demo_credentials
+    from core.demo import demo_values
 
-    return demo_credentials()
+    return demo_values()
 
 
 def signed(env: dict[str, str], path: str) -> dict[str, str]:

@@ -12,6 +12,7 @@ Standard library only: both environments (.venv and .venv-superset) import it.
 
 from __future__ import annotations
 
+import hmac
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -53,3 +54,14 @@ def demo_values() -> dict[str, str]:
     """The committed demo credentials and pseudonym key (config/demo.env): public to anyone
     with the repository, so never acceptable outside demo mode."""
     return read_env_file(DEMO_ENV_FILE)
+
+
+def is_demo_value(value: str | bytes) -> bool:
+    """True when `value` is one of config/demo.env's committed values (False where a deployment
+    has no config/demo.env): a secret that must not be accepted outside demo mode."""
+    try:
+        committed = demo_values().values()
+    except OSError:
+        return False
+    raw = value.encode() if isinstance(value, str) else value
+    return any(hmac.compare_digest(raw, demo.encode()) for demo in committed)

@@ -27,7 +27,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from core.demo import DEMO_ENV, demo_mode, demo_values
+from core.demo import DEMO_ENV, demo_mode, is_demo_value
 from ingestion.registry import CONFIG_DIR, read_yaml
 
 PSEUDONYM_KEY_ENV = "SMARTCOMM_PSEUDONYM_KEY"
@@ -373,13 +373,6 @@ def personal_data_in(value: Any, *, record: bool = False) -> list[tuple[str, str
 # -- the key ---------------------------------------------------------------------------------
 
 
-def _demo_key() -> str | None:
-    try:
-        return demo_values().get(PSEUDONYM_KEY_ENV)
-    except OSError:  # a deployment without config/demo.env
-        return None
-
-
 def checked_key(key: str | bytes | None) -> bytes:
     """The key, or PseudonymKeyError. Demo mode (SMARTCOMM_DEMO=1) accepts any non-empty key;
     otherwise it must come from the environment's secret store: never the committed demo key
@@ -395,8 +388,7 @@ def checked_key(key: str | bytes | None) -> bytes:
     raw = key.encode() if isinstance(key, str) else key
     if demo_mode():
         return raw
-    demo = _demo_key()
-    if demo and hmac.compare_digest(raw, demo.encode()):
+    if is_demo_value(raw):
         raise PseudonymKeyRefused(
             f"{PSEUDONYM_KEY_ENV} is the committed demo key of config/demo.env: anyone with the repository "
             f"could reverse every pseudonym with it, so it is accepted only in demo mode ({DEMO_ENV}=1); {how}"

@@ -64,11 +64,6 @@ def default_window() -> tuple[dt.date, dt.date]:
     return start, end
 
 
-def demo_credentials() -> dict[str, str]:
-    """The demo credentials and pseudonym key of config/demo.env (benchmarks and tests use them too)."""
-    return demo_values()
-
-
 def demo_environment(data_dir: Path, window_end: dt.date | None = None) -> dict[str, str]:
     """The environment every demo process runs with.
 
@@ -83,7 +78,7 @@ def demo_environment(data_dir: Path, window_end: dt.date | None = None) -> dict[
     env = dict(os.environ)
     env.setdefault("SMARTCOMM_FRESHNESS_AS_OF", f"{window_end + dt.timedelta(days=1)}T08:00:00+08:00")
     if demo_mode(env):
-        for key, value in demo_credentials().items():
+        for key, value in demo_values().items():
             env.setdefault(key, value)
     env.update(
         SMARTCOMM_DATA_DIR=str(data_dir),

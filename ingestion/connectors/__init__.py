@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from core.demo import DEMO_ENV, demo_mode, demo_values
+from core.demo import DEMO_ENV, demo_mode, is_demo_value
 from ingestion.http import FetchError, RetryCounter, RetryPolicy
 from ingestion.mapping import ShapeMapping
 from ingestion.registry import Site
@@ -59,18 +59,13 @@ def credential(site_id: str, kind: str, env_name: str) -> str:
     value = os.environ.get(env_name)
     if not value:
         raise FetchError(site_id, kind, f"credential environment variable {env_name} is not set")
-    if not demo_mode():
-        try:
-            demo = set(demo_values().values())
-        except OSError:  # a deployment without config/demo.env
-            demo = set()
-        if value in demo:
-            raise FetchError(
-                site_id,
-                kind,
-                f"credential {env_name} holds a committed demo value of config/demo.env, accepted only in "
-                f"demo mode ({DEMO_ENV}=1): set the vendor's own credential from your secret store",
-            )
+    if not demo_mode() and is_demo_value(value):
+        raise FetchError(
+            site_id,
+            kind,
+            f"credential {env_name} holds a committed demo value of config/demo.env, accepted only in "
+            f"demo mode ({DEMO_ENV}=1): set the vendor's own credential from your secret store",
+        )
     return value
 
 

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from core.demo import demo_values
 from ingestion.paths import DataPaths, data_paths
-from pipeline.demo import demo_credentials
 
 
 def demo_env() -> dict[str, str]:
     """The demo credentials of config/demo.env as a mapping."""
-    return demo_credentials()
+    return demo_values()
 
 
 @pytest.fixture
