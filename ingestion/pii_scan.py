@@ -23,6 +23,7 @@ import json
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -46,6 +47,7 @@ _DUCK_SKIPPED = {
 RAW_RECORD = "raw_record"
 
 
+@cache
 def candidate_pattern() -> str:
     """A RE2 pattern every hit in plain text matches (Arrow and DuckDB pick candidates with it;
     the exact Python patterns then run on those): 11 digits in a row, 3 + 4 digits around a
@@ -99,8 +101,7 @@ class PiiScanReport:
     def check(
         self, store: str, location: Path | str, column: str, value: Any, *, record: bool = False, as_json: bool = False
     ) -> None:
-        """Count one value and keep its hits (`record`: a raw record or a name column)."""
-        self.values += 1
+        """Keep one value's hits (`record`: a raw record or a name column); the caller counts values."""
         if as_json and isinstance(value, str):
             with contextlib.suppress(ValueError):  # a raw line kept as text is checked as text
                 value = json.loads(value)
@@ -139,19 +140,16 @@ def scan_table(report: PiiScanReport, table: pa.Table, store: str, location: Pat
         kind = column.type
         distinct = pc.unique(column.combine_chunks()) if column.num_chunks != 1 else pc.unique(column.chunk(0))
         if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            report.values += len(distinct) - distinct.null_count
             if name == RAW_RECORD or policy.is_name_field(name):
-                values = distinct.drop_null().to_pylist()
-                for value in values:
+                for value in distinct.drop_null().to_pylist():
                     report.check(store, location, name, value, record=True, as_json=name == RAW_RECORD)
                 continue
-            report.values += len(distinct) - distinct.null_count
             for value in _candidates(distinct, pattern):
-                report.values -= 1  # counted above
                 report.check(store, location, name, value)
         elif pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
             report.values += len(distinct) - distinct.null_count
             for value in _integers_in_range(distinct):
-                report.values -= 1
                 report.check(store, location, name, value)
 
 
@@ -219,7 +217,9 @@ def _scan_duckdb(report: PiiScanReport, path: Path, store: str) -> None:
                 if query is None:
                     continue
                 sql, params = query
-                for (value,) in con.execute(sql.format(table=qualified), params).fetchall():
+                rows = con.execute(sql.format(table=qualified), params).fetchall()
+                report.values += len(rows)
+                for (value,) in rows:
                     report.check(store, location, column, value, record=record, as_json=as_json)
     except duckdb.Error as exc:
         report.unreadable.append((str(path), redact(str(exc))))
@@ -246,6 +246,7 @@ def _scan_text_files(report: PiiScanReport, files: Iterator[Path], store: str, a
             with path.open(encoding="utf-8", errors="replace") as handle:
                 for line_no, line in enumerate(handle, start=1):
                     if line.strip():
+                        report.values += 1
                         report.check(store, f"{path}:{line_no}", "line", line.rstrip("\n"), as_json=as_json)
         except OSError as exc:
             report.unreadable.append((str(path), redact(str(exc))))
