@@ -161,8 +161,8 @@ class ServingSecurityManager(SupersetSecurityManager):
 
     def _locked_until(self, user: Any) -> dt.datetime | None:
         """Until when the account refuses every login, or None."""
-        failures = int(current_app.config.get("SMARTCOMM_LOGIN_LOCKOUT_FAILURES", 5))
-        window = dt.timedelta(seconds=float(current_app.config.get("SMARTCOMM_LOGIN_LOCKOUT_S", 900)))
+        failures = current_app.config["SMARTCOMM_LOGIN_LOCKOUT_FAILURES"]  # superset_config.py
+        window = dt.timedelta(seconds=current_app.config["SMARTCOMM_LOGIN_LOCKOUT_S"])
         if (user.fail_login_count or 0) < failures or user.changed_on is None:
             return None
         until = user.changed_on + window

@@ -34,6 +34,8 @@ from typing import Any
 
 import duckdb
 
+from core.sql import literal
+
 # Per worker: a few threads share it; DuckDB bounds memory and threads per database.
 DUCKDB_CONFIG = {
     "memory_limit": os.environ.get("SMARTCOMM_SERVING_MEMORY", "1GB"),
@@ -58,7 +60,7 @@ def _identity(path: str) -> tuple[int, int]:
 def _attach(path: str) -> duckdb.DuckDBPyConnection:
     """A new in-memory database with the file at `path` attached read-only, then sandboxed."""
     con = duckdb.connect(":memory:", config=DUCKDB_CONFIG)
-    con.execute(f"attach '{path.replace(chr(39), chr(39) * 2)}' as {CATALOG} (read_only)")
+    con.execute(f"attach {literal(path)} as {CATALOG} (read_only)")
     for name, value in SANDBOX.items():
         con.execute(f"set {name} = {value}")
     return con
