@@ -263,14 +263,14 @@ def interpreter_is_ours(env: Environment) -> str | None:
     return None
 
 
-def verify(env: Environment, imports: bool = True) -> Verdict:
+def verify(env: Environment) -> Verdict:
     """Check env against its lock: interpreter, packages and their files, imports, DuckDB."""
     broken = interpreter_is_ours(env)
     if broken:
         return Verdict([broken], [], [])
     with tempfile.TemporaryDirectory(prefix="env-probe-") as scratch:
         done = subprocess.run(
-            [str(env.python), "-c", PROBE, *(env.imports if imports else ())],
+            [str(env.python), "-c", PROBE, *env.imports],
             capture_output=True,
             text=True,
             cwd=ROOT,  # the project's packages import from the working directory, as `make` runs them
@@ -289,7 +289,7 @@ def verify(env: Environment, imports: bool = True) -> Verdict:
         if installed.get(name) != version
     ]
     problems = [f"import {module} failed: {error}" for module, error in report["imports"].items() if error]
-    if env.duckdb and imports and not missing:
+    if env.duckdb and not missing:
         pinned = duckdb_pin()
         if report["duckdb"] != pinned:
             problems.append(f"DuckDB is {report['duckdb']} in {env.folder}, the locks pin {pinned}")
@@ -332,12 +332,12 @@ def build(env: Environment, python: str) -> None:
     if env.compile_bytecode:
         sync.append("--compile-bytecode")
     run_uv(uv, *sync, str(env.lock_path))
-    verdict = verify(env, imports=False)
+    verdict = verify(env)
     if verdict.damaged:  # files gone from an installed package (an interrupted build): reinstall those
         say(f"    reinstalling {len(verdict.damaged)} damaged packages: {', '.join(verdict.damaged[:8])}")
         reinstall = [arg for name in verdict.damaged for arg in ("--reinstall-package", name)]
         run_uv(uv, *sync, *reinstall, str(env.lock_path))
-    verdict = verify(env)
+        verdict = verify(env)
     if not verdict.ok:
         raise SetupError(f"{env.folder} was built but does not work (no stamp written):\n{describe(verdict)}")
     STAMPS.mkdir(exist_ok=True)
