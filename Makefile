@@ -140,9 +140,9 @@ bench-daily: setup ## the daily incremental pipeline run at 10, 50 and 200 sites
 airflow: setup ## a real Airflow 3 (standalone: LocalExecutor, SQLite, parallelism 4) on 127.0.0.1 with the DAGs and a demo simulator; prints URL and login
 	@$(PY) -m pipeline.airflow_server
 
-backfill: setup ## re-run START..END (YYYY-MM-DD) [SITES=a,b] idempotently through the DAG code, then evaluate
+backfill: setup ## re-run START..END (YYYY-MM-DD) [SITES=a,b] [ALLOW_SHRINK=1] idempotently through the DAG code, then evaluate
 	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make backfill START=YYYY-MM-DD END=YYYY-MM-DD [SITES=a,b]"; exit 2; }
-	@$(PY) -m pipeline.demo --backfill --start $(START) --end $(END) $(if $(SITES),--sites $(SITES))
+	@$(PY) -m pipeline.demo --backfill --start $(START) --end $(END) $(if $(SITES),--sites $(SITES)) $(if $(ALLOW_SHRINK),--allow-shrink)
 
 test: setup ## run lint and the default test suite
 	@echo "==> ruff"

@@ -55,6 +55,9 @@ def build_ingest_dag(site: Site):
             "start_day": Param(None, type=["null", "string"], format="date", description="override: first local day"),
             "end_day": Param(None, type=["null", "string"], format="date", description="override: last local day"),
             "resume": Param(False, type="boolean", description="start each kind after its watermark"),
+            "allow_shrink": Param(
+                False, type="boolean", description="let a day be replaced by fewer rows than it holds (audited)"
+            ),
         },
     )
     def ingest_site():

@@ -88,13 +88,14 @@ def cmd_pull(args: argparse.Namespace, console: Console) -> int:
                         pseudonymizer=pseudonymizer,
                         progress=report,
                         state=state,
+                        allow_shrink=args.allow_shrink,
                     )
                 )
             except FetchError as exc:
                 failures.append((site_id, kind, exc.cause))
                 progress.update(task, description=f"[red]{site_id} / {kind} failed")
     table = Table(title=f"run {run_id}: {args.start} .. {args.end}")
-    for name in ("site", "kind", "shape", "fetched", "landed", "dedup", "quarantined", "retries", "seconds"):
+    for name in ("site", "kind", "shape", "fetched", "landed", "dedup", "quarantined", "outside", "retries", "seconds"):
         table.add_column(name, justify="right" if name not in ("site", "kind", "shape") else "left")
     for o in outcomes:
         f = o.figures
@@ -106,6 +107,7 @@ def cmd_pull(args: argparse.Namespace, console: Console) -> int:
             f"{f.rows_landed:,}",
             f"{f.rows_deduplicated:,}",
             f"{f.rows_quarantined:,}",
+            f"{f.rows_outside_window:,}",
             str(f.retries),
             f"{o.duration_s:.1f}",
         )
@@ -218,6 +220,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--end", type=_day, required=True, help="last local day, YYYY-MM-DD (inclusive)")
     p.add_argument("--run-id", help="run id recorded in the rows and the audit (default: generated)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--allow-shrink",
+        action="store_true",
+        help="let a day's partition be replaced by fewer rows than it holds (recorded in the audit); "
+        "without it such a day fails the run, and a day the source delivered nothing for is kept as landed",
+    )
     p.set_defaults(func=cmd_pull)
     s = sub.add_parser(
         "status",

@@ -54,6 +54,7 @@ from ingestion.registry import CONFIG_DIR, read_yaml
 from ingestion.timeutil import utc_now
 
 DATA_FILE = "data.parquet"
+Window = tuple[dt.date, dt.date]  # first and last local day a listing's rows may belong to
 BATCH_ROWS = 16_384
 QUARANTINE_FILE = "quarantine.parquet"
 
@@ -86,6 +87,8 @@ class LandingResult:
     rows_outside: int = 0
     quarantine_reasons: Counter[str] = field(default_factory=Counter)
     partitions: list[Path] = field(default_factory=list)
+    # days re-landed with fewer rows than they held, allowed by the run: "day: before -> after"
+    shrunk: list[str] = field(default_factory=list)
 
     def merge(self, other: LandingResult) -> None:
         self.days.extend(d for d in other.days if d not in self.days)
@@ -96,6 +99,17 @@ class LandingResult:
         self.rows_outside += other.rows_outside
         self.quarantine_reasons.update(other.quarantine_reasons)
         self.partitions.extend(other.partitions)
+        self.shrunk.extend(other.shrunk)
+
+    @property
+    def rows_accounted(self) -> int:
+        """Rows with a known fate: landed, deduplicated, quarantined or outside the landed days."""
+        return self.rows_landed + self.rows_deduplicated + self.rows_quarantined + self.rows_outside
+
+
+class AccountingError(RuntimeError):
+    """Rows were handed to the landing writer that are neither landed, deduplicated,
+    quarantined nor outside the landed days: a bug, and nothing is committed past it."""
 
 
 def _reason_class(reason: str) -> str:
@@ -184,7 +198,7 @@ class PartitionBuilder:
         simple = not self._derived_columns and all(r.validate is None for r in self._pseudonym_rules)
         self._fast_page = self._columnar_page if simple and not self.known_values else None
         # canonical fields the column path extracts: the contract's and the pseudonyms' sources
-        self._batch: list[tuple[list[Any], KindMapping, dt.date]] = []
+        self._batch: list[tuple[list[Any], KindMapping, dt.date, Window | None]] = []
         self._batch_rows = 0
         self.row_path_pages = 0  # pages redone row by row (a bad row in them, or an odd type)
         self._needed_fields = set(self._names) | {s for r in self._pseudonym_rules for s in r.sources}
@@ -200,8 +214,11 @@ class PartitionBuilder:
         raw: Any = None,
         fallback_day: dt.date | None = None,
         fetched_at_utc: dt.datetime | None = None,
+        window: Window | None = None,
     ) -> bool:
-        """Normalize one canonical record into its day; False when it went to quarantine."""
+        """Normalize one canonical record into its day; False when it was not kept (quarantined,
+        or outside the landed days). With `window` (the listing's days, late listing included),
+        a record whose day falls outside it is quarantined whatever day it names."""
         self.flush()  # batched pages first: rows keep their arrival order (a no-op inside flush)
         self.result.rows_in += 1
         try:
@@ -210,6 +227,14 @@ class PartitionBuilder:
             self._reject(raw if raw is not None else record, str(exc), fallback_day, record.get("_source_record_id"))
             return False
         day = self.contract.day_of(row)
+        if window is not None and not window[0] <= day <= window[1]:
+            self._reject(
+                raw if raw is not None else record,
+                f"{self.contract.day_column}: local day {day} is outside the listing window {window[0]}..{window[1]}",
+                fallback_day,
+                row["_source_record_id"],
+            )
+            return False
         if day not in self._day_set or day in self._committed:
             if self.outside == "skip":
                 self.result.rows_outside += 1
@@ -227,8 +252,9 @@ class PartitionBuilder:
         self._buffers[day].store(row)
         return True
 
-    def add_raw_page(self, rows: list[Any], mapping: KindMapping, day: dt.date) -> None:
-        """Map and add one page of vendor records listed on `day`.
+    def add_raw_page(self, rows: list[Any], mapping: KindMapping, day: dt.date, window: Window | None = None) -> None:
+        """Map and add one page of vendor records listed on `day` (whose rows may belong to the
+        days of `window`: see add()).
 
         Clean pages take the column path (ingestion.columnar), in batches of consecutive
         pages of one listing day up to BATCH_ROWS rows, so Arrow's cost per call is paid per
@@ -239,11 +265,11 @@ class PartitionBuilder:
         """
         if self._fast_page is None:
             for raw in rows:
-                self.add_raw(raw, mapping, day)
+                self.add_raw(raw, mapping, day, window)
             return
-        if self._batch and (self._batch[0][1] is not mapping or self._batch[0][2] != day):
+        if self._batch and (self._batch[0][1] is not mapping or self._batch[0][2:] != (day, window)):
             self.flush()
-        self._batch.append((rows, mapping, day))
+        self._batch.append((rows, mapping, day, window))
         self._batch_rows += len(rows)
         if self._batch_rows >= BATCH_ROWS:
             self.flush()
@@ -253,22 +279,22 @@ class PartitionBuilder:
         batch, self._batch, self._batch_rows = self._batch, [], 0
         if not batch or self._fast_page is None:
             return
-        mapping, day = batch[0][1], batch[0][2]
+        _, mapping, day, window = batch[0]
         if len(batch) > 1:
             try:
-                self._fast_page([raw for rows, _, _ in batch for raw in rows], mapping, day)
+                self._fast_page([raw for rows, *_ in batch for raw in rows], mapping, day, window)
                 return
             except SlowPath:
                 pass
-        for rows, _, _ in batch:
+        for rows, *_ in batch:
             try:
-                self._fast_page(rows, mapping, day)
+                self._fast_page(rows, mapping, day, window)
             except SlowPath:
                 self.row_path_pages += 1
                 for raw in rows:
-                    self.add_raw(raw, mapping, day)
+                    self.add_raw(raw, mapping, day, window)
 
-    def add_raw(self, raw: Any, mapping: KindMapping, day: dt.date) -> None:
+    def add_raw(self, raw: Any, mapping: KindMapping, day: dt.date, window: Window | None = None) -> None:
         """Map and add one vendor record (or quarantine it with the reason)."""
         if isinstance(raw, dict) and PARSE_ERROR in raw:
             self.reject(raw.get(PARSE_RAW), raw[PARSE_ERROR], day)
@@ -278,9 +304,11 @@ class PartitionBuilder:
         except RowError as exc:
             self.reject(raw, str(exc), day, mapping.record_id_of(raw))
             return
-        self.add(canonical, raw=raw, fallback_day=day)
+        self.add(canonical, raw=raw, fallback_day=day, window=window)
 
-    def _columnar_page(self, rows: list[Any], mapping: KindMapping, listing_day: dt.date) -> None:
+    def _columnar_page(
+        self, rows: list[Any], mapping: KindMapping, listing_day: dt.date, window: Window | None = None
+    ) -> None:
         """The clean-page path (ingestion.columnar): the page as one Arrow table, or SlowPath."""
         n = len(rows)
         if not n:
@@ -303,6 +331,8 @@ class PartitionBuilder:
             raise SlowPath
         days = columnar.local_days(self.contract, out)
         distinct_days = pc.unique(days).to_pylist()
+        if window is not None and not all(window[0] <= d <= window[1] for d in distinct_days):
+            raise SlowPath  # the row path quarantines each with its reason
         outside = [d for d in distinct_days if d not in self._day_set or d in self._committed]
         if outside and self.outside != "skip":
             raise SlowPath
@@ -355,7 +385,6 @@ class PartitionBuilder:
                 "_fetched_at_utc": self.fetched_at_utc,
             }
         )
-        self.result.rows_quarantined += 1
         self.result.quarantine_reasons[_reason_class(reason)] += 1
 
     def _normalize(self, record: dict[str, Any]) -> dict[str, Any]:
@@ -390,12 +419,42 @@ class PartitionBuilder:
     def pending_days(self) -> list[dt.date]:
         return [d for d in self.days if d not in self._committed]
 
+    def landed_rows(self, day: dt.date) -> int:
+        """Rows the day's partition holds on disk now (0 when it does not exist)."""
+        target = self.paths.partition(self.kind, self.site_id, day.isoformat()) / DATA_FILE
+        return pq.ParquetFile(target).metadata.num_rows if target.exists() else 0
+
+    def set_aside(self, days: Iterable[dt.date]) -> None:
+        """Leave `days` unwritten: their partitions keep what they hold and the rows received for
+        them count as outside this run's landed days (the run that lands the day lands them)."""
+        self.flush()
+        for day in days:
+            if day in self._committed or day not in self._day_set:
+                continue
+            self.result.rows_outside += self._buffers[day].received + len(self._quarantine[day])
+            self._committed.add(day)
+            self._buffers[day] = self._new_buffer()
+            self._quarantine[day] = []
+
+    def check_accounts(self) -> None:
+        """Every row received has a fate or is still pending in a day not yet written."""
+        pending = sum(self._buffers[d].received + len(self._quarantine[d]) for d in self.pending_days())
+        result = self.result
+        if result.rows_in != result.rows_accounted + pending:
+            raise AccountingError(
+                f"{self.site_id} {self.kind}: {result.rows_in} rows received but {result.rows_landed} landed + "
+                f"{result.rows_deduplicated} deduplicated + {result.rows_quarantined} quarantined + "
+                f"{result.rows_outside} outside the landed days + {pending} pending"
+            )
+
     def commit(self, days: Iterable[dt.date] | None = None) -> LandingResult:
         """Write the days' partitions (empty ones too) and quarantines, atomically per file.
 
-        Without `days`, every day not yet written. A written day takes no more records.
+        Without `days`, every day not yet written. A written day takes no more records. The
+        rows' accounts are checked before anything is written (AccountingError).
         """
         self.flush()
+        self.check_accounts()
         todo = (
             self.pending_days()
             if days is None
@@ -412,6 +471,7 @@ class PartitionBuilder:
             self.result.rows_landed += table.num_rows
             qtarget = self.paths.quarantine_partition(self.kind, self.site_id, iso) / QUARANTINE_FILE
             rejected = self._quarantine[day]
+            self.result.rows_quarantined += len(rejected)
             if rejected:
                 qcolumns = {name: [r[name] for r in rejected] for name in QUARANTINE_SCHEMA.names}
                 atomic_write_table(pa.Table.from_pydict(qcolumns, schema=QUARANTINE_SCHEMA), qtarget)

@@ -68,12 +68,14 @@ def ingest_interval(
     start_day: str | None = None,
     end_day: str | None = None,
     resume: bool = False,
+    allow_shrink: bool = False,
 ) -> dict[str, Any]:
     """Land one site's kind for an Airflow data interval; raises FetchError on failure.
 
     `start_day`/`end_day` (the DAG's params) replace the interval with a range of local days,
     for one-run backfills; with `resume`, each kind starts after its watermark (less the
-    late-listing days), so repeating a range fetches only what is new.
+    late-listing days), so repeating a range fetches only what is new. `allow_shrink` lets a
+    day be replaced by fewer rows than it holds (ingestion.pull.guard_days).
     """
     harden_process()  # the DAG task's entry: private files, redacted log records
     registry = load_registry()
@@ -102,6 +104,7 @@ def ingest_interval(
         last,
         run_id=f"airflow:{airflow_run_id}",
         registry=registry,
+        allow_shrink=allow_shrink,
     )
     figures = outcome.figures
     return {
@@ -112,5 +115,6 @@ def ingest_interval(
         "rows_landed": figures.rows_landed,
         "rows_quarantined": figures.rows_quarantined,
         "rows_deduplicated": figures.rows_deduplicated,
+        "rows_outside_window": figures.rows_outside_window,
         "retries": figures.retries,
     }

@@ -29,13 +29,21 @@ from typing import Any
 
 from ingestion.connectors import Connector, Unit, make_connector
 from ingestion.http import FetchError, NotDeliveredError, RetryPolicy
-from ingestion.landing import BATCH_ROWS, VALIDATION_FILE, LandingResult, PartitionBuilder, new_run_id
+from ingestion.landing import (
+    BATCH_ROWS,
+    VALIDATION_FILE,
+    AccountingError,
+    LandingResult,
+    PartitionBuilder,
+    Window,
+    new_run_id,
+)
 from ingestion.mapping import load_shape_mapping
 from ingestion.paths import DataPaths, data_paths
 from ingestion.pii import Pseudonymizer
 from ingestion.registry import Registry, load_registry, read_yaml
 from ingestion.state import LoadFigures, StateStore
-from ingestion.timeutil import days_between
+from ingestion.timeutil import LOCAL_TZ, days_between
 
 ProgressFn = Callable[[int, int, int], None]  # (units done, units total, rows fetched so far)
 
@@ -64,14 +72,31 @@ class PullOutcome:
             rows_landed=r.rows_landed if r else 0,
             rows_deduplicated=r.rows_deduplicated if r else 0,
             rows_quarantined=r.rows_quarantined if r else 0,
+            rows_outside_window=r.rows_outside if r else 0,
             retries=self.retries,
         )
 
 
+@dataclass(frozen=True)
+class Guards:
+    """When a day is refused rather than landed (config/vendors/_validation.yml)."""
+
+    max_quarantine_share: float = 0.5
+    min_rows_for_share_check: int = 20
+    min_rows_all_rejected: int = 2
+    min_share_of_landed_rows: float = 0.5
+
+
 @cache
-def _guard_settings() -> tuple[float, int]:
+def guard_settings() -> Guards:
     raw = read_yaml(VALIDATION_FILE)
-    return float(raw.get("max_quarantine_share", 0.5)), int(raw.get("min_rows_for_share_check", 20))
+    defaults = Guards()
+    return Guards(
+        float(raw.get("max_quarantine_share", defaults.max_quarantine_share)),
+        int(raw.get("min_rows_for_share_check", defaults.min_rows_for_share_check)),
+        int(raw.get("min_rows_all_rejected", defaults.min_rows_all_rejected)),
+        float(raw.get("min_share_of_landed_rows", defaults.min_share_of_landed_rows)),
+    )
 
 
 _DONE = object()
@@ -125,19 +150,62 @@ def _prefetch(
         worker.join(timeout=5)
 
 
-def _check_share(builder: PartitionBuilder, days: list[dt.date], site_id: str, kind: str) -> None:
-    """Refuse to land a day whose rows were mostly rejected: that is drift, not bad rows."""
-    max_share, min_rows = _guard_settings()
+def listing_window(unit: Unit, late_days: int) -> Window:
+    """The local days a unit's rows may belong to: the days it lists, and the late-listing days
+    before them (a late event is listed after its day, never before)."""
+    if unit.start is not None and unit.end is not None:
+        first, last = unit.start.astimezone(LOCAL_TZ).date(), (unit.end.astimezone(LOCAL_TZ) - _TICK).date()
+    else:
+        first, last = unit.covers or (unit.day, unit.day)
+    return first - dt.timedelta(days=late_days), last
+
+
+_TICK = dt.timedelta(microseconds=1)
+
+
+def guard_days(builder: PartitionBuilder, days: list[dt.date], *, allow_shrink: bool = False) -> list[dt.date]:
+    """Refuse to land a day rather than replace good data with less; returns the days that
+    delivered nothing where the landing zone holds rows (not delivered: their partitions stay).
+
+    A day whose rows were all rejected (from `min_rows_all_rejected` rows), or mostly (drift,
+    a wrong encoding or mapping, not a few bad rows), fails the run. So does a day that would keep under `min_share_of_landed_rows` of
+    the rows its partition holds, unless the run allows shrinking (then the audit says which).
+    """
+    guards = guard_settings()
+    site_id, kind = builder.site_id, builder.kind
+    held_back = []
     for day in days:
         kept, rejected = builder.counts(day)
-        if rejected >= min_rows and rejected > max_share * (kept + rejected):
-            top = builder.result.quarantine_reasons.most_common(3)
+        if rejected and (
+            (not kept and rejected >= guards.min_rows_all_rejected)
+            or (
+                rejected >= guards.min_rows_for_share_check
+                and rejected > guards.max_quarantine_share * (kept + rejected)
+            )
+        ):
+            top = ", ".join(f"{reason} {n}" for reason, n in builder.result.quarantine_reasons.most_common(3))
             raise FetchError(
                 site_id,
                 kind,
-                f"day {day}: {rejected} of {kept + rejected} rows rejected (top reasons {top}); "
-                "schema drift or a wrong mapping suspected, day not landed",
+                f"day {day}: {rejected} of {kept + rejected} rows rejected (top reasons: {top}); "
+                "schema drift, a wrong encoding or mapping suspected; the day was not landed",
             )
+        before = builder.landed_rows(day)
+        if not before or kept >= before * guards.min_share_of_landed_rows:
+            continue
+        if allow_shrink:
+            builder.result.shrunk.append(f"{day}: {before} -> {kept}")
+        elif not kept and not rejected:
+            held_back.append(day)
+        else:
+            raise FetchError(
+                site_id,
+                kind,
+                f"day {day}: the landed partition holds {before} rows and this run would replace them with {kept} "
+                f"(under {guards.min_share_of_landed_rows:.0%}); the day was not landed. If the source really "
+                "holds fewer rows now, re-run with --allow-shrink",
+            )
+    return held_back
 
 
 def pull(
@@ -153,6 +221,7 @@ def pull(
     pseudonymizer: Pseudonymizer | None = None,
     progress: ProgressFn | None = None,
     state: StateStore | None = None,
+    allow_shrink: bool = False,
 ) -> PullOutcome:
     """Land [start, end] of one site's kind; see the module docstring."""
     registry = registry or load_registry()
@@ -186,25 +255,40 @@ def pull(
         connector = make_connector(site, kind, mapping, policy)
         units = connector.units(start, end + dt.timedelta(days=late))
         done = 0
+        held_back: list[dt.date] = []
+
+        def commit(ready: list[dt.date]) -> None:
+            empty = guard_days(builder, ready, allow_shrink=allow_shrink)
+            builder.set_aside(empty)
+            held_back.extend(empty)
+            builder.commit(ready)
+
         for unit, page in _prefetch(connector, units):
             if page is None:
                 done += 1
-                ready = [d for d in builder.pending_days() if d <= unit.day - dt.timedelta(days=late)]
-                _check_share(builder, ready, site_id, kind)
-                builder.commit(ready)
+                commit([d for d in builder.pending_days() if d <= unit.day - dt.timedelta(days=late)])
                 if progress:
                     progress(done, len(units), outcome.rows_fetched)
                 continue
             outcome.rows_fetched += len(page)
-            builder.add_raw_page(page, kind_mapping, unit.day)
+            builder.add_raw_page(page, kind_mapping, unit.day, listing_window(unit, late))
         missing = sorted(set(getattr(connector, "missing", [])) & set(days))
-        ready = [d for d in builder.pending_days() if d not in missing]
-        _check_share(builder, ready, site_id, kind)
-        builder.commit(ready)
-        outcome.not_delivered = missing
+        builder.set_aside(missing)
+        commit(builder.pending_days())
+        builder.check_accounts()
+        if not outcome.figures.balanced:
+            raise AccountingError(f"{outcome.figures}: fetched rows unaccounted for")
+        outcome.not_delivered = sorted(missing + held_back)
         if missing:
             detail = "; ".join(getattr(connector, "missing_detail", []))[:300]
             raise NotDeliveredError(site_id, kind, f"not delivered yet: {', '.join(map(str, missing))} ({detail})")
+        if held_back:
+            raise NotDeliveredError(
+                site_id,
+                kind,
+                f"delivered nothing for {', '.join(map(str, held_back))}, which the landing zone holds rows for: "
+                "kept as landed (not replaced by an empty day)",
+            )
         connector.after_landing()  # every file read is landed: file drops retire theirs
         outcome.outcome = "success"
     except FetchError as exc:
@@ -229,6 +313,9 @@ def pull(
             outcome=outcome.outcome,
             duration_s=outcome.duration_s,
             error=outcome.error,
+            allow_shrink=allow_shrink,
+            shrunk_days=outcome.result.shrunk if outcome.result else None,
+            notes=getattr(connector, "notes", None),
         )
     return outcome
 

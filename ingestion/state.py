@@ -33,14 +33,23 @@ create table if not exists load_audit (
     rows_landed bigint,
     rows_deduplicated bigint,
     rows_quarantined bigint,
+    rows_outside_window bigint,        -- fetched for days this run does not land (read ahead, not delivered)
     retries integer,
     duration_s double,
     outcome varchar not null,          -- running | success | failed
     error varchar,
     started_at_utc timestamp not null,
     finished_at_utc timestamp,
+    allow_shrink boolean,              -- the run was allowed to replace partitions with fewer rows
+    shrunk_days varchar,               -- which it did: "2026-06-01: 4499 -> 0; ..."
+    notes varchar,                     -- what the connector noticed: extra columns, optional fields absent
     primary key (run_id, site_id, kind, interval_start)
 );
+-- audit files written before these columns existed
+alter table load_audit add column if not exists rows_outside_window bigint;
+alter table load_audit add column if not exists allow_shrink boolean;
+alter table load_audit add column if not exists shrunk_days varchar;
+alter table load_audit add column if not exists notes varchar;
 create table if not exists watermarks (
     site_id varchar not null,
     kind varchar not null,
@@ -86,7 +95,15 @@ class LoadFigures:
     rows_landed: int = 0
     rows_deduplicated: int = 0
     rows_quarantined: int = 0
+    rows_outside_window: int = 0
     retries: int = 0
+
+    @property
+    def balanced(self) -> bool:
+        """fetched = landed + deduplicated + quarantined + outside the window: every row accounted for."""
+        return self.rows_fetched == (
+            self.rows_landed + self.rows_deduplicated + self.rows_quarantined + self.rows_outside_window
+        )
 
 
 class StateStore:
@@ -121,6 +138,9 @@ class StateStore:
         outcome: str,
         duration_s: float,
         error: str | None = None,
+        allow_shrink: bool = False,
+        shrunk_days: list[str] | None = None,
+        notes: list[str] | None = None,
     ) -> None:
         """Close the audit row; on success move the watermark forward (never backward).
 
@@ -132,18 +152,23 @@ class StateStore:
             con.execute("begin")
             con.execute(
                 "update load_audit set rows_fetched = ?, rows_landed = ?, rows_deduplicated = ?,"
-                " rows_quarantined = ?, retries = ?, duration_s = ?, outcome = ?, error = ?, finished_at_utc = ?"
+                " rows_quarantined = ?, rows_outside_window = ?, retries = ?, duration_s = ?, outcome = ?,"
+                " error = ?, finished_at_utc = ?, allow_shrink = ?, shrunk_days = ?, notes = ?"
                 " where run_id = ? and site_id = ? and kind = ? and interval_start = ?",
                 [
                     figures.rows_fetched,
                     figures.rows_landed,
                     figures.rows_deduplicated,
                     figures.rows_quarantined,
+                    figures.rows_outside_window,
                     figures.retries,
                     duration_s,
                     outcome,
                     error,
                     now,
+                    allow_shrink,
+                    "; ".join(shrunk_days) if shrunk_days else None,
+                    redact("\n".join(notes)) if notes else None,
                     run_id,
                     site_id,
                     kind,

@@ -82,10 +82,15 @@ def _now() -> dt.datetime:
 
 
 def ingest_range(
-    site_id: str, start: dt.date, end: dt.date, resume: bool = False, retries: int | None = None
+    site_id: str,
+    start: dt.date,
+    end: dt.date,
+    resume: bool = False,
+    retries: int | None = None,
+    allow_shrink: bool = False,
 ) -> DagRunResult:
     """The site's ingest DAG over start..end (local days) as one run."""
-    conf = {"start_day": start.isoformat(), "end_day": end.isoformat(), "resume": resume}
+    conf = {"start_day": start.isoformat(), "end_day": end.isoformat(), "resume": resume, "allow_shrink": allow_shrink}
     logical = dt.datetime.combine(end, dt.time(), tzinfo=dt.UTC)  # one run per (site, range end)
     return run_dag(f"ingest_{site_id}", conf, logical, retries)
 
@@ -104,6 +109,7 @@ def run_range(
     evaluation: bool = True,
     retries: int | None = None,
     on_result: Callable[[DagRunResult], None] = lambda result: None,
+    allow_shrink: bool = False,
 ) -> list[DagRunResult]:
     """Every site's ingest run over the range, then one evaluation (even if an ingest failed:
     the evaluation reports what did land and the freshness check names what did not).
@@ -116,7 +122,7 @@ def run_range(
         on_result(result)
 
     for site in sites if ingest else []:
-        record(ingest_range(site, start, end, resume, retries))
+        record(ingest_range(site, start, end, resume, retries, allow_shrink))
     if evaluation:
         record(evaluate(retries))
     return results
@@ -135,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--end", type=dt.date.fromisoformat, help="last local day")
     parser.add_argument("--sites", default=None, help="comma-separated site ids (default: all)")
     parser.add_argument("--resume", action="store_true", help="start each kind after its watermark")
+    parser.add_argument(
+        "--allow-shrink", action="store_true", help="let a day be replaced by fewer rows than it holds (audited)"
+    )
     parser.add_argument("--no-evaluate", action="store_true", help="only the ingest runs")
     parser.add_argument("--evaluate-only", action="store_true", help="only evaluate_district")
     parser.add_argument("--retries", type=int, default=None, help="override the tasks' retries")
@@ -150,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         evaluation=not args.no_evaluate,
         retries=args.retries,
         on_result=print_progress,
+        allow_shrink=args.allow_shrink,
     )
     sys.stdout.flush()
     print(json.dumps({"runs": [asdict(r) for r in results], "ok": all(r.ok for r in results)}))

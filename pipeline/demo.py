@@ -217,13 +217,19 @@ def worker_environment(env: dict[str, str], worker: int) -> dict[str, str]:
 
 
 def ingest_sites(
-    env: dict[str, str], sites: list[str], start: dt.date, end: dt.date, resume: bool = True, parallel: int = 2
+    env: dict[str, str],
+    sites: list[str],
+    start: dt.date,
+    end: dt.date,
+    resume: bool = True,
+    parallel: int = 2,
+    allow_shrink: bool = False,
 ) -> None:
     """Every site's ingest DAG over start..end (`dag.test()`, one run per site), `parallel` workers
     each running its share of the sites in one process."""
     workers = max(1, min(parallel, len(sites)))
     shares = [sites[i::workers] for i in range(workers)]
-    flags = ["--resume"] if resume else []
+    flags = (["--resume"] if resume else []) + (["--allow-shrink"] if allow_shrink else [])
     progress = RunProgress(len(sites))
     console.print(f"  ingesting {len(sites)} sites, {start} .. {end}, in {workers} workers")
 
@@ -280,6 +286,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="re-land the whole range even behind the watermarks (`make backfill`), then re-evaluate",
     )
+    parser.add_argument(
+        "--allow-shrink",
+        action="store_true",
+        help="let a day be replaced by fewer rows than it holds (`make backfill ALLOW_SHRINK=1`; audited)",
+    )
     args = parser.parse_args(argv)
 
     harden_process()  # umask 077 for every file of the demo, its children's included
@@ -300,7 +311,15 @@ def main(argv: list[str] | None = None) -> int:
             env.update(SMARTCOMM_ISC_URL=url, SMARTCOMM_REST_URL=url)
             console.print(f"[green]✓[/green] simulator on {url}")
             drop_files(env, args.start, args.end)
-            ingest_sites(env, pending, args.start, args.end, resume=not args.backfill, parallel=args.parallel)
+            ingest_sites(
+                env,
+                pending,
+                args.start,
+                args.end,
+                resume=not args.backfill,
+                parallel=args.parallel,
+                allow_shrink=args.allow_shrink,
+            )
     if nothing_to_evaluate() and paths.serving_db.exists():
         console.print("[green]✓[/green] nothing new landed: evaluation skipped, the published data is current")
     else:

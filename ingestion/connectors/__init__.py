@@ -22,13 +22,15 @@ from ingestion.registry import Site
 
 @dataclass(frozen=True)
 class Unit:
-    """One thing to read: a query window or a file. `day` is its local listing day."""
+    """One thing to read: a query window or a file. `day` is its local listing day; `covers`
+    the local days a file lists when they are more than `day` (a monthly workbook's month)."""
 
     day: dt.date
     label: str
     start: dt.datetime | None = None
     end: dt.datetime | None = None
     files: tuple[Any, ...] = field(default_factory=tuple)
+    covers: tuple[dt.date, dt.date] | None = None
 
 
 class NotDelivered(Exception):

@@ -259,7 +259,8 @@ class ManualXlsxConnector(_FileConnector):
             files = tuple(self._glob(pattern))
             covered = [d for d in days_between(max(month, first_day), min(month_end, last_day))]
             if files:
-                units.append(Unit(day=covered[0], label=", ".join(f.name for f in files), files=files))
+                label = ", ".join(f.name for f in files)
+                units.append(Unit(day=covered[0], label=label, files=files, covers=(month, month_end)))
             else:
                 self.missing.extend(covered)
                 self.missing_detail.append(pattern)

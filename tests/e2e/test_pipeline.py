@@ -1,5 +1,6 @@
 """The whole DAG chain for 2 sites × 1 month: ratings equal the ground truth; a vendor outage,
-recovered and backfilled, ends with the same marts as a clean run."""
+recovered and backfilled, then a two-day backfill whose re-dropped workbooks lack the month's
+register snapshot, ends with the same marts as a clean run."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import datetime as dt
 import duckdb
 import pytest
 
+from ingestion.state import StateStore
 from pipeline.alerts import recorded_alerts
+from pipeline.demo import LEAD_DAYS
 from pipeline.freshness import check_freshness
 from tests.e2e.conftest import AS_OF, E2E, MONTH_END, MONTH_START, SITES, CleanRun
 from tests.e2e.ratings import ratings, truth_values
@@ -25,6 +28,7 @@ EVALUATION_MARTS = (
     "fct_source_days",
 )
 OUTAGE_DAY = dt.date(2026, 3, 16)
+BACKFILL = (dt.date(2026, 3, 10), dt.date(2026, 3, 11))  # the issue's `make backfill` of two days
 # Two chains of a month each (about 2 min of CPU apiece); generous for a loaded machine.
 pytestmark = pytest.mark.timeout(2400)
 DOWN_SITE = "lt_airport_block"  # its token-REST vendor answers 503 for a day
@@ -63,6 +67,19 @@ def test_a_vendor_outage_recovered_by_backfill_ends_with_the_clean_marts(e2e: E2
         assert backfill["ok"], backfill
         fresh = check_freshness(dt.datetime.fromisoformat(AS_OF), e2e.registry, chain.paths)
         assert fresh["feeds"].get("failing", 0) == 0, fresh["problems"]
+
+        # `make backfill` of two days mid-month drops the vendors' files of its range again
+        # (pipeline.demo.drop_files): the month's workbooks now hold only those days, the
+        # register's snapshot of the 1st among the missing. The landed month must survive.
+        first, last = BACKFILL
+        for site in SITES:
+            simulator.control.drop_files(
+                str(first - dt.timedelta(days=LEAD_DAYS)), str(last + dt.timedelta(days=1)), site=site
+            )
+        narrow = chain.run("--start", str(first), "--end", str(last), "--sites", sites)
+        assert narrow["ok"], narrow
+        held = [r for r in StateStore(chain.paths).audit() if r["error"] and "delivered nothing" in r["error"]]
+        assert any(r["kind"] == "register" for r in held), "the backfill did not meet the emptied workbook"
 
     clean_chain = clean_run.wait()
     with duckdb.connect() as con:

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,25 +18,19 @@ import yaml
 
 from ingestion.http import FetchError, NotDeliveredError, RetryPolicy
 from ingestion.orchestration import ingest_interval
-from ingestion.paths import DataPaths, data_paths
+from ingestion.paths import DataPaths
 from ingestion.pii_scan import scan_landing
 from ingestion.pull import pull
 from ingestion.registry import DEFAULT_REGISTRY, Registry, load_registry, parse_registry
 from ingestion.state import StateStore
 from ingestion.timeutil import LOCAL_TZ
-from tests.fixtures.simulator import SimulatorHandle, start_simulator
+from tests.fixtures.simulator import SimulatorHandle
+from tests.ingestion.conftest import use
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 FAST = RetryPolicy(attempts=5, backoff_base_s=0.05, backoff_max_s=0.5, retry_after_max_s=2.0, timeout_s=10.0)
 ISC_SITE, REST_SITE = "cy_commerce_block", "lt_airport_block"  # the smallest sites of each API shape
 DAY = dt.date(2026, 1, 6)
-
-
-def use(sim: SimulatorHandle, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> DataPaths:
-    for name, value in sim.env.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("SMARTCOMM_DATA_DIR", str(tmp_path / "data"))
-    return data_paths()
 
 
 def small_pages(page_size: int = 500) -> Registry:
@@ -95,23 +88,6 @@ def assert_matches_truth(sim: SimulatorHandle, paths: DataPaths, site_id: str, k
     if len(ids) == len({b[1] for b in bad}):
         assert ids == {m["id"] for m in truth["malformed"]}, f"{site_id}/{kind}"
     return truth
-
-
-@pytest.fixture(scope="module")
-def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorHandle]:
-    """A private simulator whose faults each test sets (world bounded to a few days)."""
-    with start_simulator(
-        tmp_path_factory.mktemp("sim_faults"), seed=7, start="2026-01-01", end="2026-01-12", quiet=True
-    ) as sim:
-        yield sim
-
-
-@pytest.fixture
-def sim(faulty: SimulatorHandle, monkeypatch, tmp_path) -> Iterator[tuple[SimulatorHandle, DataPaths]]:
-    faulty.control.clear_faults()
-    paths = use(faulty, monkeypatch, tmp_path)
-    yield faulty, paths
-    faulty.control.clear_faults()
 
 
 def smallest_site_per_shape_and_kind(registry: Registry) -> list[tuple[str, str]]:
