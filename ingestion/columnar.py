@@ -206,10 +206,15 @@ def _as_string(spec: ColumnSpec, arr: pa.Array) -> pa.Array | None:
     if not pa.types.is_string(arr.type):
         return None
     present = arr.drop_null()
-    if len(present) and not pc.all(pc.equal(pc.utf8_trim_whitespace(present), present)).as_py():
+    if not len(present):
+        return arr
+    if not pc.all(pc.equal(pc.utf8_trim_whitespace(present), present)).as_py():
         return None  # padded text: the converter strips it
-    if len(present) and _any(pc.equal(pc.utf8_length(present), 0)):
+    lengths = pc.utf8_length(present)
+    if _any(pc.equal(lengths, 0)):
         return None  # empty text is missing
+    if spec.max_length is not None and pc.max(lengths).as_py() > spec.max_length:
+        return None  # over-long text: the converter gives the row its reason
     return arr
 
 

@@ -20,6 +20,9 @@ from ingestion.registry import load_kinds
 from ingestion.timeutil import to_local_date, to_local_naive
 
 METADATA_COLUMNS = ("site_id", "_run_id", "_source_shape", "_source_record_id", "_fetched_at_utc")
+# Fallback when config/kinds.yml has no top-level `string_max_length`: a vendor file can hold a
+# field of megabytes, and no id, code or name of the contract is that long.
+DEFAULT_STRING_MAX_LENGTH = 256
 
 _ARROW_TYPES: dict[str, pa.DataType] = {
     "string": pa.string(),
@@ -104,6 +107,7 @@ class ColumnSpec:
     values: frozenset[str] | None
     range: tuple[float, float] | None
     pii_pseudonym: bool
+    max_length: int | None = None  # characters, string columns only
 
     def convert(self, value: Any) -> Any:
         """The value in the contract's type, or RowError with a reason fit for quarantine."""
@@ -113,6 +117,7 @@ class ColumnSpec:
     def converter(self) -> Callable[[Any], Any]:
         """A converter specialised for this column (the hot path: called per row and column)."""
         name, nullable, values, rng, kind = self.name, self.nullable, self.values, self.range, self.type
+        max_length = self.max_length if kind == "string" else None
         general = _CONVERTERS[kind]
         fast_type = {"string": str, "timestamp": dt.datetime, "boolean": bool, "double": float, "integer": int}.get(
             kind
@@ -144,6 +149,9 @@ class ColumnSpec:
                     converted = general(value)
                 except (ValueError, TypeError, OverflowError) as exc:
                     raise RowError(f"{name}: cannot read {value!r} as {kind} ({exc})") from None
+            if max_length is not None and len(converted) > max_length:
+                # the length, never the value: an over-long cell is often a whole pasted record
+                raise RowError(f"{name}: {len(converted)} characters, longer than max_length {max_length}")
             if values is not None and converted not in values:
                 raise RowError(f"{name}: {converted!r} is not one of {sorted(values)}")
             if rng is not None and not (rng[0] <= converted <= rng[1]):
@@ -157,7 +165,7 @@ class ColumnSpec:
         nullable, kind = self.nullable, self.type
         if kind == "string":
             arr = _as_arrow(values, pa.string())
-            if arr is not None and _clean_text(arr, nullable, self._allowed):
+            if arr is not None and _clean_text(arr, nullable, self._allowed, self.max_length):
                 return values
         elif kind == "timestamp":
             arr = _as_arrow(values, pa.string())
@@ -196,14 +204,17 @@ def _as_arrow(values: list[Any], arrow_type: pa.DataType) -> pa.Array | None:
         return None
 
 
-def _clean_text(arr: pa.Array, nullable: bool, allowed: pa.Array | None) -> bool:
-    """No missing required value, no blank or padded text, every value in the list."""
+def _clean_text(arr: pa.Array, nullable: bool, allowed: pa.Array | None, max_length: int | None = None) -> bool:
+    """No missing required value, no blank, padded or over-long text, every value in the list."""
     if arr.null_count and not nullable:
         return False
     present = arr.drop_null()
     if not len(present):
         return True
-    if pc.any(pc.equal(pc.utf8_length(present), 0)).as_py():
+    lengths = pc.utf8_length(present)
+    if pc.any(pc.equal(lengths, 0)).as_py():
+        return False
+    if max_length is not None and pc.max(lengths).as_py() > max_length:
         return False
     if not pc.all(pc.equal(pc.utf8_trim_whitespace(present), present)).as_py():
         return False
@@ -246,6 +257,7 @@ def contract(kind: str) -> KindContract:
     """The contract of one kind; KeyError names the known kinds."""
     spec = load_kinds()
     kinds = spec["kinds"]
+    default_max = int(spec.get("string_max_length", DEFAULT_STRING_MAX_LENGTH))
     if kind not in kinds:
         raise KeyError(f"unknown kind {kind!r}; known: {', '.join(kinds)}")
     entry = kinds[kind]
@@ -261,6 +273,7 @@ def contract(kind: str) -> KindContract:
                 values=frozenset(values) if values else None,
                 range=(float(rng[0]), float(rng[1])) if rng else None,
                 pii_pseudonym=bool(col.get("pii_pseudonym", False)),
+                max_length=int(col.get("max_length", default_max)) if col["type"] == "string" else None,
             )
         )
     fields = [pa.field(c.name, _ARROW_TYPES[c.type], nullable=c.nullable) for c in columns]

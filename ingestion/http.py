@@ -107,6 +107,14 @@ def vendor_code(body: Any) -> str | None:
     return None
 
 
+def json_type(value: Any) -> str:
+    """What a JSON value is ("a list", "null"), for messages that must not quote the value."""
+    if value is None:
+        return "null"
+    names = {bool: "a boolean", int: "a number", float: "a number", str: "text", list: "a list", dict: "an object"}
+    return names.get(type(value), type(value).__name__)
+
+
 def reply_status(response: httpx.Response) -> str:
     """`HTTP 401 code 0x02401004`: what a failed reply may leave in records."""
     code = vendor_code(response.content)

@@ -7,6 +7,7 @@ A mapping entry per canonical field is one of
     tailgating: {from: tailgate, default: false}
     vendor: {const: isc}
     event_time: {from: happenTime, tz: UTC}  # naive text in a zone other than Asia/Shanghai
+    rating: {from: 满意度, optional: true}    # a file without the column is noted, not refused
 Codes are compared as text, so 1, "1" and 1.0 all match "1". The mapping knows nothing about
 the transport: connectors hand it records and it hands back canonical dicts.
 """
@@ -48,6 +49,9 @@ class FieldRule:
     default: Any = _MISSING
     const: Any = _MISSING
     tz: ZoneInfo | None = None
+    # Files with a header row: a mapped header that is absent fails the file unless optional
+    # (then the field is null and the connector notes it for the load audit).
+    optional: bool = False
 
     def extract(self, record: dict[str, Any]) -> Any:
         if self.const is not _MISSING:
@@ -145,6 +149,7 @@ def _rule(target: str, spec: Any) -> FieldRule:
         codes={_code(k): v for k, v in codes.items()} if codes is not None else None,
         default=spec.get("default", _MISSING),
         tz=ZoneInfo(spec["tz"]) if spec.get("tz") else None,
+        optional=bool(spec.get("optional", False)),
     )
 
 

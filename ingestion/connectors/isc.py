@@ -5,7 +5,10 @@ Content-Type / Date values present, each signed `x-ca-*` header as `name:value` 
 name, then the request path; base64(HMAC-SHA256(secret, that string)) in X-Ca-Signature.
 Paging stops on a short or empty page (a drifting `total` is not trusted), and a window
 whose distinct rows fall short of the first page's `total` fails loudly: a lost page is
-never landed as a complete day.
+never landed as a complete day. That check needs a `total`: a reply with rows but without
+one (or with 0) fails too, unless the shape's settings say `total_reliable: false`.
+A reply of the wrong shape (not an object, `data` or `data.list` missing, a `total` that is
+no whole number) fails naming endpoint, window, page and field, never the reply's text.
 """
 
 from __future__ import annotations
@@ -24,7 +27,16 @@ import orjson
 
 from ingestion.connectors import Unit, credential
 from ingestion.connectors.windows import split_days, window_units
-from ingestion.http import FetchError, Retryable, RetryCounter, check_status, new_client, reply_status, vendor_code
+from ingestion.http import (
+    FetchError,
+    Retryable,
+    RetryCounter,
+    check_status,
+    json_type,
+    new_client,
+    reply_status,
+    vendor_code,
+)
 from ingestion.mapping import ShapeMapping
 from ingestion.registry import IscConnection, Site
 
@@ -85,7 +97,8 @@ class IscConnector:
         )
         return window_units(windows)
 
-    def _post(self, body: dict[str, Any]) -> dict[str, Any]:
+    def _post(self, body: dict[str, Any], where: str) -> dict[str, Any]:
+        """One page's `data` (FetchError / Retryable causes start with `where`: endpoint, window, page)."""
         payload = orjson.dumps(body)
         path = self.base_path + self.endpoint
         headers = sign_headers("POST", path, payload, self.app_key, self.app_secret, self.signed)
@@ -94,23 +107,57 @@ class IscConnector:
             code = vendor_code(response.content)
             if code in self.retryable_codes:
                 raise Retryable(f"HTTP 401 code {code} (nonce/timestamp refused)")
-            raise FetchError(self.site.site_id, self.kind, f"authentication refused: {reply_status(response)}")
+            raise FetchError(self.site.site_id, self.kind, f"{where}: authentication refused: {reply_status(response)}")
         check_status(response)
         try:
             envelope = orjson.loads(response.content)
         except orjson.JSONDecodeError as exc:
             raise Retryable(f"unreadable JSON body ({exc})") from None
+        if not isinstance(envelope, dict):  # the same request gets the same shape: no retry
+            raise FetchError(self.site.site_id, self.kind, f"{where}: reply is {json_type(envelope)}, not an object")
         code = str(envelope.get("code"))
         if code != str(self.settings.get("success_code", "0")):
             # the code only: the gateway's `msg` is the vendor's free text (docs/security.md)
             message = f"gateway code {vendor_code(envelope) or '(not a code)'}"
             if code in self.retryable_codes:
                 raise Retryable(message)
-            raise FetchError(self.site.site_id, self.kind, message)
+            raise FetchError(self.site.site_id, self.kind, f"{where}: {message}")
         data = envelope.get("data")
-        if not isinstance(data, dict) or not isinstance(data.get("list"), list):
-            raise Retryable("reply without data.list")
+        if not isinstance(data, dict):
+            raise Retryable(f"`data` is {json_type(data)}, not an object")
+        if not isinstance(data.get("list"), list):
+            raise Retryable(f"`data.list` is {json_type(data.get('list'))}, not a list")
         return data
+
+    def _total(self, data: dict[str, Any], rows: int, where: str, first: bool) -> int | None:
+        """The page's `total` as a count (required on the first page when it has rows); None when
+        absent elsewhere or when the vendor's settings say it is not to be trusted."""
+        raw = data.get("total")
+        reliable = bool(self.settings.get("total_reliable", True))
+        if raw is None or raw == "":
+            if rows and reliable and first:
+                raise FetchError(
+                    self.site.site_id,
+                    self.kind,
+                    f"{where}: `total` is missing with {rows} rows, so a lost page could not be seen "
+                    "(total_reliable: false in config/vendors/isc_openapi.yml if the gateway never sends it)",
+                )
+            return None
+        if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+            raise FetchError(self.site.site_id, self.kind, f"{where}: `total` is {json_type(raw)}, not a number")
+        try:
+            number = float(raw)
+        except ValueError:
+            raise FetchError(self.site.site_id, self.kind, f"{where}: `total` is not a number") from None
+        if not number.is_integer() or number < 0:
+            raise FetchError(self.site.site_id, self.kind, f"{where}: `total` is not a whole number >= 0")
+        if not reliable:
+            return None
+        if number == 0 and rows:
+            raise FetchError(
+                self.site.site_id, self.kind, f"{where}: `total` is 0 with {rows} rows (lost-page check impossible)"
+            )
+        return int(number)
 
     def pages(self, unit: Unit) -> Iterator[list[dict[str, Any]]]:
         assert unit.start is not None and unit.end is not None
@@ -120,12 +167,12 @@ class IscConnector:
         distinct = 0
         page_no = 1
         while True:
-            data = self.retry.run(
-                lambda p=page_no: self._post({**body, "pageNo": p}), f"{self.endpoint} page {page_no}"
-            )
+            where = f"POST {self.base_path}{self.endpoint} window {unit.label} page {page_no}"
+            data = self.retry.run(lambda p=page_no, w=where: self._post({**body, "pageNo": p}, w), where)
             rows = data["list"]
-            if first_total is None:
-                first_total = int(data.get("total") or 0)
+            total = self._total(data, len(rows), where, first=page_no == 1)  # each is checked, the first counts
+            if page_no == 1:
+                first_total = total
             # A page that starts by repeating the previous page's tail (offset paging on a
             # moving listing) adds only its new rows. Content identity elsewhere proves
             # nothing: two broken rows of one device can look the same on the wire.
@@ -140,7 +187,8 @@ class IscConnector:
             raise FetchError(
                 self.site.site_id,
                 self.kind,
-                f"window {unit.label}: {distinct} distinct rows but the gateway's total is {first_total} (lost page?)",
+                f"POST {self.base_path}{self.endpoint} window {unit.label}: {distinct} distinct rows but the "
+                f"gateway's total is {first_total} (lost page?)",
             )
 
     def close(self) -> None:

@@ -2,6 +2,9 @@
 
 A 401 `invalid_token` (the token expired or was revoked mid-run) fetches a new token and
 retries the same cursor, so no page is skipped or read twice; it counts as a retry.
+A reply of the wrong shape (not an object, `data` not a list, a `next_cursor` that is not
+text or repeats an earlier one, `has_more: true` without a cursor) fails naming endpoint,
+window, page and field: paging on would skip pages or never end.
 """
 
 from __future__ import annotations
@@ -14,7 +17,16 @@ import orjson
 
 from ingestion.connectors import Unit, credential
 from ingestion.connectors.windows import split_days, window_units
-from ingestion.http import FetchError, Retryable, RetryCounter, check_status, new_client, reply_status, vendor_code
+from ingestion.http import (
+    FetchError,
+    Retryable,
+    RetryCounter,
+    check_status,
+    json_type,
+    new_client,
+    reply_status,
+    vendor_code,
+)
 from ingestion.mapping import ShapeMapping
 from ingestion.registry import RestConnection, Site
 
@@ -60,7 +72,7 @@ class RestConnector:
             raise Retryable(f"unreadable token reply ({exc})") from None
         return str(token)
 
-    def _get(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _get(self, params: dict[str, Any], where: str) -> dict[str, Any]:
         if self._token is None:
             self._token = self._fetch_token()
         response = self.client.get(self.list_path, params=params, headers={"Authorization": f"Bearer {self._token}"})
@@ -68,14 +80,18 @@ class RestConnector:
             self._token = None  # expired or revoked: a new one on the next attempt, same cursor
             raise TokenExpired(reply_status(response), retry_after=0.0)
         if response.status_code in (400, 404):
-            raise FetchError(self.site.site_id, self.kind, reply_status(response))
+            raise FetchError(self.site.site_id, self.kind, f"{where}: {reply_status(response)}")
         check_status(response)
         try:
             body = orjson.loads(response.content)
         except orjson.JSONDecodeError as exc:
             raise Retryable(f"unreadable JSON body ({exc})") from None
-        if not isinstance(body, dict) or body.get("error") or not isinstance(body.get("data"), list):
+        if not isinstance(body, dict):  # the same request gets the same shape: no retry
+            raise FetchError(self.site.site_id, self.kind, f"{where}: reply is {json_type(body)}, not an object")
+        if body.get("error"):
             raise Retryable(f"error reply: code {vendor_code(body) or '(none)'}")
+        if not isinstance(body.get("data"), list):
+            raise Retryable(f"`data` is {json_type(body.get('data'))}, not a list")
         return body
 
     def pages(self, unit: Unit) -> Iterator[list[dict[str, Any]]]:
@@ -86,13 +102,29 @@ class RestConnector:
             "limit": self.page_size,
         }
         page = 1
+        seen: set[str] = set()
         while True:
-            body = self.retry.run(lambda p=params: self._get(p), f"{self.list_path} page {page}")
+            where = f"GET /{self.list_path} window {unit.label} page {page}"
+            body = self.retry.run(lambda p=params, w=where: self._get(p, w), where)
             if body["data"]:
                 yield body["data"]
             cursor = body.get("next_cursor")
-            if not cursor or body.get("has_more") is False:
+            has_more = body.get("has_more")
+            if cursor is not None and not isinstance(cursor, str):
+                raise FetchError(self.site.site_id, self.kind, f"{where}: `next_cursor` is {json_type(cursor)}")
+            if not cursor:
+                if has_more is True:
+                    raise FetchError(self.site.site_id, self.kind, f"{where}: `has_more` is true without `next_cursor`")
                 break
+            if has_more is False:
+                break
+            if cursor in seen:
+                raise FetchError(
+                    self.site.site_id,
+                    self.kind,
+                    f"{where}: `next_cursor` repeats an earlier one (paging would not end)",
+                )
+            seen.add(cursor)
             params = {"cursor": cursor}
             page += 1
 
