@@ -197,8 +197,8 @@ class Site(_Strict):
                 )
             if kind not in vendor.kinds:
                 raise ValueError(
-                    f"sources.{kind}: vendor {source.vendor_name} ({vendor.origin}) does not deliver {kind}"
-                    f" (it delivers: {', '.join(vendor.kinds)})"
+                    f"sources.{kind}: vendor {source.vendor_name} ({vendor.origin}) cannot deliver {kind}"
+                    f" (its kinds: {', '.join(vendor.kinds)})"
                 )
         return self
 

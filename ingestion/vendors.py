@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 import string
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from ingestion.protocols import PROTOCOLS, ProtocolSpec
 from ingestion.registry import load_kinds, read_yaml
 
 VENDOR_PATH_ENV = "SMARTCOMM_VENDOR_PATH"
+Fail = Callable[[str, str], "VendorError"]  # (key, message) -> the error naming file and key
 RULE_KEYS = frozenset({"from", "map", "default", "const", "tz", "format"})
 KIND_KEYS = frozenset({"fields", "record_id"})
 _NAME = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
@@ -147,7 +149,7 @@ def check_vendor(raw: Any, origin: str) -> None:
         _check_fields(kind, contract[kind], entry.get("fields"), f"{where}.fields", fail)
 
 
-def _check_pattern(pattern: Any, spec: ProtocolSpec, fail: Any) -> None:
+def _check_pattern(pattern: Any, spec: ProtocolSpec, fail: Fail) -> None:
     if not isinstance(pattern, str) or not pattern:
         raise fail("file_pattern", "expected a glob pattern (text)")
     try:
@@ -161,13 +163,13 @@ def _check_pattern(pattern: Any, spec: ProtocolSpec, fail: Any) -> None:
         raise fail("file_pattern", f"needs the placeholder {{{field}}} (protocol {spec.name} fills: {fills})")
 
 
-def _check_record_id(value: Any, key: str, fail: Any) -> None:
+def _check_record_id(value: Any, key: str, fail: Fail) -> None:
     names = value if isinstance(value, list) else [value] if value is not None else []
     if not all(isinstance(n, str) and n for n in names):
         raise fail(key, "a vendor field name or a list of them")
 
 
-def _check_fields(kind: str, contract: dict[str, Any], fields: Any, key: str, fail: Any) -> None:
+def _check_fields(kind: str, contract: dict[str, Any], fields: Any, key: str, fail: Fail) -> None:
     from ingestion.pii import personal_data_policy
 
     if not isinstance(fields, dict) or not fields:
@@ -190,7 +192,7 @@ def _check_fields(kind: str, contract: dict[str, Any], fields: Any, key: str, fa
             raise fail(key, f"no rule for {column}, which config/kinds.yml requires for {kind}")
 
 
-def _check_rule(spec: Any, column_type: str | None, where: str, fail: Any) -> None:
+def _check_rule(spec: Any, column_type: str | None, where: str, fail: Fail) -> None:
     if isinstance(spec, str) and spec:
         return
     if isinstance(spec, list):
