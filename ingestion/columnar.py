@@ -185,7 +185,7 @@ def canonical_columns(mapping: KindMapping, page: Page, needed: set[str]) -> dic
             continue
         if rule.const is not _MISSING:
             out[rule.target] = Column([rule.const] * n)
-        elif rule.tz is not None or any("." in s for s in rule.sources):
+        elif rule.tz is not None or rule.time_format is not None or any("." in s for s in rule.sources):
             try:
                 out[rule.target] = Column([rule.extract(r) for r in records])
             except RowError:

@@ -1,4 +1,4 @@
-"""Vendor field mappings (config/vendors/<shape>.yml): vendor record -> canonical record.
+"""Vendor field mappings (config/vendors/<vendor>.yml): vendor record -> canonical record.
 
 A mapping entry per canonical field is one of
     event_id: eventId                        # a vendor field (dotted path for nesting)
@@ -8,6 +8,7 @@ A mapping entry per canonical field is one of
     vendor: {const: isc}
     event_time: {from: happenTime, tz: UTC}  # naive text in a zone other than Asia/Shanghai
     rating: {from: 满意度, optional: true}    # a file without the column is noted, not refused
+    applied_time: {from: 受理时间, format: "%Y/%m/%d %H:%M"}   # strptime; naive = Asia/Shanghai
 Codes are compared as text, so 1, "1" and 1.0 all match "1". The mapping knows nothing about
 the transport: connectors hand it records and it hands back canonical dicts.
 """
@@ -17,13 +18,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache, cached_property
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from ingestion.contract import RowError
-from ingestion.registry import CONFIG_DIR, read_yaml
+from ingestion.registry import CONFIG_DIR
 from ingestion.timeutil import to_local_naive
 
 VENDORS_DIR = CONFIG_DIR / "vendors"
@@ -52,6 +53,7 @@ class FieldRule:
     # Files with a header row: a mapped header that is absent fails the file unless optional
     # (then the field is null and the connector notes it for the load audit).
     optional: bool = False
+    time_format: str | None = None  # strptime format of text times (YAML `format`)
 
     def extract(self, record: dict[str, Any]) -> Any:
         if self.const is not _MISSING:
@@ -65,6 +67,8 @@ class FieldRule:
             return None if self.default is _MISSING else self.default
         if self.codes is not None:
             return self.map_code(value)
+        if self.time_format is not None and isinstance(value, str):
+            return self.parse_time(value)
         if self.tz is not None and isinstance(value, str):
             try:
                 parsed = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
@@ -72,6 +76,19 @@ class FieldRule:
                 parsed = to_local_naive(value)  # non-ISO text carries no offset
             return parsed if parsed.tzinfo else parsed.replace(tzinfo=self.tz)
         return value
+
+    def parse_time(self, value: str) -> dt.datetime:
+        """Text in the vendor's declared format: an ambiguous or compact form (20260105143000,
+        05/01/2026) is never guessed. Naive results are local (or in `tz`); RowError otherwise."""
+        try:
+            parsed = dt.datetime.strptime(value.strip(), self.time_format or "")
+        except ValueError:
+            raise RowError(
+                f"{self.target}: {value!r} does not match {self.time_format!r} in {self.sources[0]}"
+            ) from None
+        if parsed.tzinfo is None and self.tz is not None:
+            return parsed.replace(tzinfo=self.tz)
+        return parsed
 
     def map_code(self, value: Any) -> Any:
         """A vendor code through the code list (blank -> default); RowError names an unknown one."""
@@ -88,7 +105,13 @@ class FieldRule:
 
     def compile(self) -> Callable[[dict[str, Any]], Any]:
         """A specialised extractor for the common cases (the hot path); others use extract()."""
-        if self.const is not _MISSING or self.tz is not None or len(self.sources) != 1 or "." in self.sources[0]:
+        if (
+            self.const is not _MISSING
+            or self.tz is not None
+            or self.time_format is not None
+            or len(self.sources) != 1
+            or "." in self.sources[0]
+        ):
             return self.extract
         source, default, codes, target = self.sources[0], self.default, self.codes, self.target
         fallback = None if default is _MISSING else default
@@ -150,6 +173,7 @@ def _rule(target: str, spec: Any) -> FieldRule:
         default=spec.get("default", _MISSING),
         tz=ZoneInfo(spec["tz"]) if spec.get("tz") else None,
         optional=bool(spec.get("optional", False)),
+        time_format=str(spec["format"]) if spec.get("format") else None,
     )
 
 
@@ -197,17 +221,23 @@ class KindMapping:
 
 @dataclass(frozen=True)
 class ShapeMapping:
+    """One vendor file: its protocol (`shape`, the landed `_source_shape`), settings and kinds."""
+
     shape: str
     settings: dict[str, Any]
     kinds: dict[str, KindMapping]
+    vendor: str = ""
+    origin: str = ""
 
     def kind(self, kind: str) -> KindMapping:
         if kind not in self.kinds:
-            raise KeyError(f"shape {self.shape} has no mapping for kind {kind!r} (config/vendors/{self.shape}.yml)")
+            where = self.origin or f"config/vendors/{self.vendor or self.shape}.yml"
+            raise KeyError(f"vendor {self.vendor or self.shape} has no mapping for kind {kind!r} ({where})")
         return self.kinds[kind]
 
 
-def parse_shape_mapping(raw: dict[str, Any], origin: str) -> ShapeMapping:
+def parse_shape_mapping(raw: dict[str, Any], origin: str, vendor: str = "") -> ShapeMapping:
+    """The mapping of a vendor file already checked by `ingestion.vendors` (protocol, kinds, keys)."""
     try:
         kinds = {}
         for kind, entry in (raw.get("kinds") or {}).items():
@@ -220,14 +250,15 @@ def parse_shape_mapping(raw: dict[str, Any], origin: str) -> ShapeMapping:
                 settings={k: v for k, v in entry.items() if k not in {"fields", "record_id"}},
             )
         settings = {k: v for k, v in raw.items() if k != "kinds"}
-        return ShapeMapping(shape=raw["shape"], settings=settings, kinds=kinds)
+        protocol = raw["protocol"]
+        return ShapeMapping(shape=protocol, settings=settings, kinds=kinds, vendor=vendor or protocol, origin=origin)
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{origin}: invalid vendor mapping ({exc})") from None
 
 
-@cache
-def load_shape_mapping(shape: str, directory: Path = VENDORS_DIR) -> ShapeMapping:
-    """The mapping of one vendor shape from config/vendors/<shape>.yml."""
-    path = directory / f"{shape}.yml"
-    raw = read_yaml(path)
-    return parse_shape_mapping(raw, str(path))
+def load_shape_mapping(vendor: str, directory: Path | None = None) -> ShapeMapping:
+    """The mapping of one vendor (config/vendors/<vendor>.yml; a protocol's default vendor has
+    the protocol's name), validated; see `ingestion.vendors.load_vendor`."""
+    from ingestion.vendors import load_vendor
+
+    return load_vendor(vendor, directory)

@@ -82,7 +82,7 @@ def ingest_interval(
     source = registry.site(site_id).source(kind)
     if source is None:
         raise KeyError(f"site {site_id} has no source for kind {kind}")
-    settings = load_shape_mapping(source.shape).settings
+    settings = load_shape_mapping(source.vendor_name).settings
     late = int(settings.get("late_listing_days", 0))
     first, last = interval_days(data_interval_start, data_interval_end)
     if start_day or end_day:

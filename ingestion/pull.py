@@ -233,11 +233,11 @@ def pull(
     run_id = run_id or new_run_id()
     state = state or StateStore(paths)
     outcome = PullOutcome(site_id, kind, source.shape, start, end, run_id)
-    state.start(run_id, site_id, kind, source.shape, start, end)
+    state.start(run_id, site_id, kind, source.shape, start, end, vendor=source.vendor_name)
     began = time.perf_counter()
     connector: Connector | None = None
     try:
-        mapping = load_shape_mapping(source.shape)
+        mapping = load_shape_mapping(source.vendor_name)
         kind_mapping = mapping.kind(kind)
         late = int(mapping.settings.get("late_listing_days", 0))
         days = days_between(start, end)

@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
+from ingestion.protocols import PROTOCOLS
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = PROJECT_ROOT / "config"
 DEFAULT_REGISTRY = CONFIG_DIR / "pilots.yml"
@@ -49,14 +51,16 @@ SourceKind = Literal[
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,39}$")]
 EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]*$")]
 
-# Which kinds each vendor shape can deliver (config/vendors/<shape>.yml holds the mappings).
-SHAPE_KINDS: dict[str, frozenset[str]] = {
-    "isc_openapi": frozenset({"passages", "visitors", "vehicles", "alerts", "device_status"}),
-    "token_rest": frozenset(SOURCE_KINDS) - {"service_cases"},
-    "gov_export": frozenset({"service_cases"}),
-    "manual_xlsx": frozenset({"service_cases", "register", "activities", "disclosures", "surveys"}),
-    "alarm_jsonl": frozenset({"alerts", "fire_alarms"}),
-}
+
+def __getattr__(name: str) -> Any:
+    """`SHAPE_KINDS` (protocol -> kinds its committed vendors deliver), read from config/vendors/
+    when first asked for: the kinds are the vendor files' `kinds:`, not a set in code."""
+    if name == "SHAPE_KINDS":
+        from ingestion.vendors import protocol_kinds
+
+        return protocol_kinds()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _ENV_PATTERN = re.compile(r"\$\{([A-Z][A-Z0-9_]*)(?::-([^}]*))?\}")
 
@@ -80,7 +84,17 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class IscConnection(_Strict):
+class _Source(_Strict):
+    """A site's source: `shape` is the protocol; `vendor` the vendor file (default: the protocol's)."""
+
+    vendor: Slug | None = None
+
+    @property
+    def vendor_name(self) -> str:
+        return self.vendor or self.shape  # type: ignore[attr-defined]
+
+
+class IscConnection(_Source):
     shape: Literal["isc_openapi"]
     base_url: str
     app_key_env: EnvName
@@ -88,7 +102,7 @@ class IscConnection(_Strict):
     page_size: int = Field(1000, ge=1, le=1000)
 
 
-class RestConnection(_Strict):
+class RestConnection(_Source):
     shape: Literal["token_rest"]
     base_url: str
     client_id_env: EnvName
@@ -96,23 +110,21 @@ class RestConnection(_Strict):
     page_size: int = Field(1000, ge=1, le=5000)
 
 
-class FileDrop(_Strict):
+class FileDrop(_Source):
     shape: Literal["gov_export", "manual_xlsx", "alarm_jsonl"]
     drop_dir: str
     format: Literal["csv", "xlsx", "jsonl"] | None = None
 
     @model_validator(mode="after")
     def _format_fits_shape(self) -> FileDrop:
-        allowed = {"gov_export": {"csv", "xlsx"}, "manual_xlsx": {"xlsx"}, "alarm_jsonl": {"jsonl"}}
-        if self.format is not None and self.format not in allowed[self.shape]:
-            raise ValueError(
-                f"format {self.format!r} does not fit shape {self.shape} (allowed: {sorted(allowed[self.shape])})"
-            )
+        allowed = PROTOCOLS[self.shape].formats
+        if self.format is not None and self.format not in allowed:
+            raise ValueError(f"format {self.format!r} does not fit shape {self.shape} (allowed: {sorted(allowed)})")
         return self
 
     @property
     def file_format(self) -> str:
-        return self.format or {"gov_export": "csv", "manual_xlsx": "xlsx", "alarm_jsonl": "jsonl"}[self.shape]
+        return self.format or PROTOCOLS[self.shape].formats[0]
 
 
 Source = Annotated[IscConnection | RestConnection | FileDrop, Field(discriminator="shape")]
@@ -146,6 +158,24 @@ class Site(_Strict):
     coverage_5g_area_share: float = Field(ge=0, le=1)
     sources: dict[SourceKind, Source]
 
+    @model_validator(mode="before")
+    @classmethod
+    def _protocol_of_vendor(cls, data: Any) -> Any:
+        """A source naming only its vendor speaks the protocol of the vendor's file."""
+        if not isinstance(data, dict) or not isinstance(data.get("sources"), dict):
+            return data
+        from ingestion.vendors import vendor_protocol
+
+        sources = {}
+        for kind, source in data["sources"].items():
+            if isinstance(source, dict) and source.get("vendor") and "shape" not in source:
+                try:
+                    source = {**source, "shape": vendor_protocol(source["vendor"])}
+                except ValueError as exc:
+                    raise ValueError(f"sources.{kind}.vendor: {exc}") from None
+            sources[kind] = source
+        return {**data, "sources": sources}
+
     @model_validator(mode="after")
     def _consistent(self) -> Site:
         if self.households > self.residents:
@@ -154,9 +184,22 @@ class Site(_Strict):
             raise ValueError(
                 f"smart_gate_entrances ({self.smart_gate_entrances}) exceed pedestrian_entrances ({self.pedestrian_entrances})"
             )
+        from ingestion.vendors import load_vendor
+
         for kind, source in self.sources.items():
-            if kind not in SHAPE_KINDS[source.shape]:
-                raise ValueError(f"sources.{kind}: shape {source.shape} cannot deliver {kind}")
+            try:
+                vendor = load_vendor(source.vendor_name)
+            except ValueError as exc:
+                raise ValueError(f"sources.{kind}: {exc}") from None
+            if vendor.shape != source.shape:
+                raise ValueError(
+                    f"sources.{kind}: vendor {source.vendor_name} speaks protocol {vendor.shape}, not {source.shape}"
+                )
+            if kind not in vendor.kinds:
+                raise ValueError(
+                    f"sources.{kind}: vendor {source.vendor_name} ({vendor.origin}) cannot deliver {kind}"
+                    f" (its kinds: {', '.join(vendor.kinds)})"
+                )
         return self
 
     def source(self, kind: str) -> IscConnection | RestConnection | FileDrop | None:

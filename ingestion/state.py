@@ -45,11 +45,13 @@ create table if not exists load_audit (
     notes varchar,                     -- what the connector noticed: extra columns, optional fields absent
     primary key (run_id, site_id, kind, interval_start)
 );
--- audit files written before these columns existed
+-- audit files written before these columns existed; vendor: the vendor file
+-- (config/vendors/<vendor>.yml) the run read, source_shape being its protocol
 alter table load_audit add column if not exists rows_outside_window bigint;
 alter table load_audit add column if not exists allow_shrink boolean;
 alter table load_audit add column if not exists shrunk_days varchar;
 alter table load_audit add column if not exists notes varchar;
+alter table load_audit add column if not exists vendor varchar;
 create table if not exists watermarks (
     site_id varchar not null,
     kind varchar not null,
@@ -118,12 +120,21 @@ class StateStore:
     def _connect(self, read_only: bool = False) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
         return open_state_db(self.path, read_only=read_only)
 
-    def start(self, run_id: str, site_id: str, kind: str, shape: str, start: dt.date, end: dt.date) -> None:
+    def start(
+        self,
+        run_id: str,
+        site_id: str,
+        kind: str,
+        shape: str,
+        start: dt.date,
+        end: dt.date,
+        vendor: str | None = None,
+    ) -> None:
         with self._connect() as con:
             con.execute(
-                "insert or replace into load_audit (run_id, site_id, kind, source_shape, interval_start,"
-                " interval_end, outcome, started_at_utc) values (?, ?, ?, ?, ?, ?, 'running', ?)",
-                [run_id, site_id, kind, shape, start, end, utc_now()],
+                "insert or replace into load_audit (run_id, site_id, kind, source_shape, vendor, interval_start,"
+                " interval_end, outcome, started_at_utc) values (?, ?, ?, ?, ?, ?, ?, 'running', ?)",
+                [run_id, site_id, kind, shape, vendor or shape, start, end, utc_now()],
             )
 
     def finish(

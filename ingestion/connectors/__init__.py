@@ -1,14 +1,16 @@
-"""Connectors: one per vendor shape, generic over kinds (the mapping comes from config/vendors/).
+"""Connectors: one per protocol, generic over kinds and vendors (the mapping is the vendor's
+file in config/vendors/).
 
 A connector turns a range of local listing days into `Unit`s (a query window, a file, a
 workbook) and yields the raw vendor records of each unit as pages (lists of dicts). It
 knows the transport and the envelope, never the canonical columns: `ingestion.mapping`
-does that. `make_connector()` picks the class from the source's shape.
+does that. `make_connector()` picks the class the source's protocol names (`ingestion.protocols`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,6 +19,7 @@ from typing import Any, Protocol
 from core.demo import DEMO_ENV, demo_mode, is_demo_value
 from ingestion.http import FetchError, RetryCounter, RetryPolicy
 from ingestion.mapping import ShapeMapping
+from ingestion.protocols import protocol
 from ingestion.registry import Site
 
 
@@ -72,20 +75,13 @@ def credential(site_id: str, kind: str, env_name: str) -> str:
 
 
 def make_connector(site: Site, kind: str, mapping: ShapeMapping, policy: RetryPolicy | None = None) -> Connector:
-    """The connector for one site's source of `kind` (shape from the registry)."""
+    """The connector for one site's source of `kind`: the class of the source's protocol, with
+    the vendor's mapping."""
     source = site.source(kind)
     if source is None:
         raise KeyError(f"site {site.site_id} has no source for kind {kind!r}")
     policy = policy or RetryPolicy()
     retry = RetryCounter(policy, site.site_id, kind)
-    if source.shape == "isc_openapi":
-        from ingestion.connectors.isc import IscConnector
-
-        return IscConnector(site, kind, source, mapping, retry)
-    if source.shape == "token_rest":
-        from ingestion.connectors.rest import RestConnector
-
-        return RestConnector(site, kind, source, mapping, retry)
-    from ingestion.connectors.files import make_file_connector
-
-    return make_file_connector(site, kind, source, mapping, retry)
+    module, name = protocol(source.shape).connector.split(":")
+    connector_class = getattr(importlib.import_module(module), name)
+    return connector_class(site, kind, source, mapping, retry)
