@@ -103,7 +103,9 @@ def test_state_watermark_and_audit(paths):
     store = StateStore(paths)
     day = dt.date(2026, 1, 5)
     store.start("r1", "s1", "passages", "isc_openapi", day, day)
-    store.finish("r1", "s1", "passages", day, day, LoadFigures(rows_landed=5), outcome="success", duration_s=1.0)
+    store.finish(
+        "r1", "s1", "passages", day, day, LoadFigures(rows_fetched=5, rows_landed=5), outcome="success", duration_s=1.0
+    )
     store.start("r2", "s1", "passages", "isc_openapi", day - dt.timedelta(days=3), day - dt.timedelta(days=3))
     store.finish(
         "r2",
