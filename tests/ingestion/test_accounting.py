@@ -25,7 +25,7 @@ from ingestion.http import FetchError, NotDeliveredError
 from ingestion.paths import DataPaths
 from ingestion.pull import pull
 from ingestion.state import StateStore
-from tests.fixtures.proxy import rewriting_proxy
+from tests.fixtures.proxy import Exchange, RewritingProxy
 from tests.ingestion.test_against_simulator import FAST, ISC_SITE, landed, quarantined
 
 FILE_SITE = ISC_SITE  # cy_commerce_block: gov CSV service cases, a monthly register workbook
@@ -52,16 +52,18 @@ def test_rows_far_outside_the_listing_window_are_quarantined_not_dropped(sim, mo
     simulator, paths = sim
     moved: dict[str, str] = {}
 
-    def far_times(path: str, body: Any) -> Any:
+    def far_times(exchange: Exchange) -> Any:
         """The first two rows of the day in each page of door events get a 1970 or 2099 time."""
-        if path.endswith("/door/events") and isinstance(body.get("data"), dict):
-            rows = [r for r in body["data"]["list"] if str(r.get("eventTime", "")).startswith(DAY.isoformat())]
-            for row, label in zip(rows, FAR, strict=False):
-                row["eventTime"] = FAR[moved.setdefault(str(row["eventId"]), label)]
+        if not exchange.path.endswith("/door/events"):
+            return None
+        body = exchange.json()
+        rows = [r for r in body["data"]["list"] if str(r.get("eventTime", "")).startswith(DAY.isoformat())]
+        for row, label in zip(rows, FAR, strict=False):
+            row["eventTime"] = FAR[moved.setdefault(str(row["eventId"]), label)]
         return body
 
-    with rewriting_proxy(simulator.base_url, far_times) as url:
-        monkeypatch.setenv("SMARTCOMM_ISC_URL", url)
+    with RewritingProxy(simulator.base_url, far_times) as proxy:
+        monkeypatch.setenv("SMARTCOMM_ISC_URL", proxy.url)
         outcome = pull(ISC_SITE, "passages", DAY, DAY, policy=FAST)
 
     truth = simulator.control.truth(ISC_SITE, "passages", str(DAY), str(DAY))

@@ -13,17 +13,13 @@ import csv
 import datetime as dt
 import io
 import shutil
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import httpx
 import openpyxl
-import orjson
 import pyarrow as pa
 import pytest
 
@@ -35,6 +31,8 @@ from ingestion.mapping import VENDORS_DIR, load_shape_mapping, parse_shape_mappi
 from ingestion.paths import DataPaths
 from ingestion.pull import pull
 from ingestion.registry import read_yaml
+from ingestion.state import StateStore
+from tests.fixtures.proxy import Exchange, Rewrite, RewritingProxy
 from tests.fixtures.simulator import SimulatorHandle
 from tests.ingestion.test_against_simulator import (
     DAY,
@@ -102,18 +100,10 @@ def failure_of(site: str, kind: str, **kwargs: Any) -> str:
     return message
 
 
-@contextmanager
-def recording_connectors(monkeypatch) -> Iterator[list[Any]]:
-    """The connectors pull() makes (real ones), kept to read their notes."""
-    made: list[Any] = []
-    real = pull_module.make_connector
-
-    def make(*args: Any, **kwargs: Any) -> Any:
-        made.append(real(*args, **kwargs))
-        return made[-1]
-
-    monkeypatch.setattr(pull_module, "make_connector", make)
-    yield made
+def audit_notes(paths: DataPaths) -> list[str]:
+    """The notes of the only load of the test, as the load audit keeps them."""
+    (row,) = StateStore(paths).audit()
+    return row["notes"].split("\n") if row["notes"] else []
 
 
 def with_shape_settings(monkeypatch, shape: str, edit: Callable[[dict[str, Any]], None]) -> None:
@@ -255,9 +245,8 @@ def test_an_optional_missing_header_lands_with_a_note(env, monkeypatch):
         "gov_export",
         lambda raw: raw["kinds"]["service_cases"]["fields"].update(rating={"from": "满意度", "optional": True}),
     )
-    with recording_connectors(monkeypatch) as made:
-        pull(GOV_CSV_SITE, "service_cases", DAY, DAY, policy=FAST)
-    assert made[0].notes == [f"{CSV_NAME}: optional field rating (满意度) absent"]
+    pull(GOV_CSV_SITE, "service_cases", DAY, DAY, policy=FAST)
+    assert audit_notes(paths) == [f"{CSV_NAME}: optional field rating (满意度) absent"]
     assert_matches_truth(sim, paths, GOV_CSV_SITE, "service_cases", DAY, DAY)
     glob = paths.landing / "service_cases" / f"site={GOV_CSV_SITE}" / "date=*" / "data.parquet"
     assert duckdb.connect().sql(f"select count(rating) from read_parquet('{glob}')").fetchall()[0][0] == 0
@@ -270,9 +259,8 @@ def test_extra_columns_are_noted_once_per_file_without_personal_data(env, monkey
     rows = read_gbk_csv(path)
     extra = ["备注", "经办人", "张伟"]  # the last: a person's name typed as a header
     write_csv(path, [rows[0] + extra] + [[*r, "x", "y", "z"] for r in rows[1:]])
-    with recording_connectors(monkeypatch) as made:
-        pull(GOV_CSV_SITE, "service_cases", DAY, DAY, policy=FAST)
-    assert made[0].notes == [f"{CSV_NAME}: extra columns 备注, 经办人, <name> ignored"]
+    pull(GOV_CSV_SITE, "service_cases", DAY, DAY, policy=FAST)
+    assert audit_notes(paths) == [f"{CSV_NAME}: extra columns 备注, 经办人, <name> ignored"]
     assert_matches_truth(sim, paths, GOV_CSV_SITE, "service_cases", DAY, DAY)
 
 
@@ -308,73 +296,13 @@ def test_max_length_holds_in_both_landing_paths():
 # -- B. API replies that say where ---------------------------------------------------------------
 
 
-Rewrite = Callable[[str, bytes, int, bytes], bytes | None]
-
-
-class _Proxy(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, upstream: str, rewrite: Rewrite) -> None:
-        super().__init__(("127.0.0.1", 0), _ProxyHandler)
-        self.upstream = upstream
-        self.rewrite = rewrite
-        self.http = httpx.Client(timeout=30)
-        self.gets: dict[str, int] = {}
-        self.rewritten = 0
-
-
-class _ProxyHandler(BaseHTTPRequestHandler):
-    """Forwards to the simulator; `rewrite(path, request body, nth GET of the path, reply)` may
-    replace a 200 reply's body."""
-
-    server: _Proxy
-
-    def do_GET(self) -> None:
-        self._forward("GET")
-
-    def do_POST(self) -> None:
-        self._forward("POST")
-
-    def _forward(self, method: str) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        skip = {"host", "content-length", "connection", "accept-encoding"}
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in skip}
-        reply = self.server.http.request(method, self.server.upstream + self.path, content=body, headers=headers)
-        path = self.path.split("?")[0]
-        nth = 0
-        if method == "GET":
-            nth = self.server.gets[path] = self.server.gets.get(path, 0) + 1
-        content = reply.content
-        if reply.status_code == 200:
-            changed = self.server.rewrite(path, body, nth, content)
-            if changed is not None:
-                content = changed
-                self.server.rewritten += 1
-        self.send_response(reply.status_code)
-        self.send_header("Content-Type", reply.headers.get("content-type", "application/json"))
-        self.send_header("Content-Length", str(len(content)))
-        self.end_headers()
-        self.wfile.write(content)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @contextmanager
-def proxy(sim: SimulatorHandle, monkeypatch, rewrite: Rewrite) -> Iterator[_Proxy]:
+def proxy(sim: SimulatorHandle, monkeypatch, rewrite: Rewrite) -> Iterator[RewritingProxy]:
     """A loopback proxy in front of the simulator for both API shapes."""
-    server = _Proxy(sim.base_url, rewrite)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-    monkeypatch.setenv("SMARTCOMM_ISC_URL", url)
-    monkeypatch.setenv("SMARTCOMM_REST_URL", url)
-    try:
+    with RewritingProxy(sim.base_url, rewrite) as server:
+        monkeypatch.setenv("SMARTCOMM_ISC_URL", server.url)
+        monkeypatch.setenv("SMARTCOMM_REST_URL", server.url)
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        server.http.close()
 
 
 ISC_ENDPOINT = f"/isc/{ISC_SITE}/artemis/api/acs/v1/door/events"
@@ -385,11 +313,11 @@ DAY_START = dt.datetime(DAY.year, DAY.month, DAY.day, tzinfo=dt.timezone(dt.time
 def isc_page(page: int, change: Callable[[Any], Any]) -> Rewrite:
     """Replace the reply to page `page` of DAY's passages window by `change(reply)`."""
 
-    def rewrite(path: str, body: bytes, nth: int, content: bytes) -> bytes | None:
-        request = orjson.loads(body) if body else {}
-        if path != ISC_ENDPOINT or request.get("pageNo") != page or request.get("startTime") != DAY_START:
+    def rewrite(exchange: Exchange) -> Any:
+        request = exchange.request_json()
+        if exchange.path != ISC_ENDPOINT or request.get("pageNo") != page or request.get("startTime") != DAY_START:
             return None
-        return orjson.dumps(change(orjson.loads(content)))
+        return change(exchange.json())
 
     return rewrite
 
@@ -449,8 +377,8 @@ REST_PATH = f"/rest/{REST_SITE}/api/v1/passages"
 def rest_page(page: int, change: Callable[[Any], Any]) -> Rewrite:
     """Replace the reply to the `page`-th GET of the passages list (DAY's window comes first)."""
 
-    def rewrite(path: str, body: bytes, nth: int, content: bytes) -> bytes | None:
-        return orjson.dumps(change(orjson.loads(content))) if path == REST_PATH and nth == page else None
+    def rewrite(exchange: Exchange) -> Any:
+        return change(exchange.json()) if exchange.path == REST_PATH and exchange.nth == page else None
 
     return rewrite
 

@@ -13,15 +13,11 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import httpx
-import orjson
 import pytest
 import yaml
 
@@ -36,6 +32,7 @@ from ingestion.state import StateStore
 from ingestion.vendors import VENDOR_PATH_ENV, VendorError, load_vendor
 from simulator.files import drop_files
 from simulator.world import World
+from tests.fixtures.proxy import Exchange, RewritingProxy
 from tests.fixtures.simulator import SimulatorHandle
 
 FAST = RetryPolicy(attempts=5, backoff_base_s=0.05, backoff_max_s=0.5, retry_after_max_s=2.0, timeout_s=30.0)
@@ -285,64 +282,25 @@ def isc_b_record(record: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class RenamingProxy:
-    """A loopback HTTP proxy: forwards each signed request unchanged to the simulator's gateway
-    (the signature covers method, headers and path, not the host) and rewrites its reply."""
-
-    def __init__(self, upstream: str) -> None:
-        self.upstream = upstream.rstrip("/")
-        self.client = httpx.Client(timeout=60)
-        self.replies = 0
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                skip = {"host", "content-length", "accept-encoding", "connection"}
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in skip}
-                reply = proxy.client.post(proxy.upstream + self.path, content=body, headers=headers)
-                data = reply.content
-                if reply.status_code == 200:
-                    envelope = orjson.loads(data)
-                    listing = (envelope.get("data") or {}).get("list")
-                    if isinstance(listing, list):
-                        envelope["data"]["list"] = [isc_b_record(r) for r in listing]
-                        proxy.replies += 1
-                    data = orjson.dumps(envelope)
-                self.send_response(reply.status_code)
-                self.send_header("Content-Type", reply.headers.get("content-type", "application/json"))
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> RenamingProxy:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.client.close()
+def isc_b_reply(exchange: Exchange) -> Any:
+    """The gateway's reply with every listed passage in the second vendor's form."""
+    envelope = exchange.json()
+    listing = (envelope.get("data") or {}).get("list")
+    if not isinstance(listing, list):
+        return None
+    envelope["data"]["list"] = [isc_b_record(r) for r in listing]
+    return envelope
 
 
 @pytest.fixture
-def isc_b(simulator: SimulatorHandle, paths: DataPaths, monkeypatch: pytest.MonkeyPatch) -> Iterator[RenamingProxy]:
+def isc_b(simulator: SimulatorHandle, paths: DataPaths, monkeypatch: pytest.MonkeyPatch) -> Iterator[RewritingProxy]:
     for name, value in simulator.env.items():
         monkeypatch.setenv(name, value)
-    with RenamingProxy(simulator.base_url) as proxy:
+    with RewritingProxy(simulator.base_url, isc_b_reply) as proxy:
         yield proxy
 
 
-def isc_b_source(proxy: RenamingProxy, vendor: str | None) -> dict[str, Any]:
+def isc_b_source(proxy: RewritingProxy, vendor: str | None) -> dict[str, Any]:
     source = {
         "base_url": f"{proxy.url}/isc/{{site_id}}",
         "app_key_env": "SMARTCOMM_ISC_APP_KEY",
@@ -357,7 +315,7 @@ def test_second_isc_vendor_behind_a_renaming_proxy_lands_the_true_passages(world
 
     outcome = pull(ISC_SITE, "passages", FIRST, LAST, registry=registry, policy=FAST)
 
-    assert isc_b.replies >= 4  # every listing day went through the proxy
+    assert isc_b.rewritten >= 4  # every listing day went through the proxy
     columns = ["event_id", "event_time", "gate_id", "direction", "method", "person_type", "appointment_id"]
     columns += ["temperature_c", "tailgating"]
     landed = landed_rows(paths, "passages", ISC_SITE, [*columns, "person_key"])
