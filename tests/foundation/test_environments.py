@@ -66,3 +66,18 @@ def test_lock_files_pin_the_same_duckdb():
         return next(line for line in lines if line.startswith("duckdb=="))
 
     assert pin("pipeline.lock.txt") == pin("superset.lock.txt")
+
+
+def test_the_repository_tracks_no_environment_and_no_symlink() -> None:
+    """A symlink named .venv slipped past `.venv/` (a directory-only pattern) into a commit
+    once, and checking it out replaced the real environment: the tree holds none."""
+    listed = subprocess.run(["git", "ls-files", "-s", "-z"], cwd=ROOT, capture_output=True, check=True).stdout.split(
+        b"\0"
+    )
+    symlinks = [entry.split(b"\t", 1)[1].decode() for entry in listed if entry.startswith(b"120000 ")]
+    assert symlinks == []
+    environments = [name for name in (".venv", ".venv-superset", ".venv-spark", ".make") if (ROOT / name).exists()]
+    ignored = subprocess.run(
+        ["git", "check-ignore", "--no-index", *environments], cwd=ROOT, capture_output=True, text=True
+    ).stdout.split()
+    assert sorted(ignored) == sorted(environments)
