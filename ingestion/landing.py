@@ -318,12 +318,18 @@ class PartitionBuilder:
         vendor_ids = columnar.record_ids(mapping, page)
         ids = columnar.source_record_ids(vendor_ids, self.contract, out)
         days = columnar.local_days(self.contract, out)
-        day_list = days.to_pylist()
         column = self.contract.day_column
         kept = [True] * n
         skip = self.outside == "skip"
         first, last = self.days[0], self.days[-1]
-        for i, day in enumerate(day_list):
+        distinct = [d for d in pc.unique(days).to_pylist() if d is not None]
+        inside = all(
+            (window is None or window[0] <= d <= window[1]) and d in self._day_set and d not in self._committed
+            for d in distinct
+        )
+        for i, day in enumerate(
+            () if inside else days.to_pylist()
+        ):  # rows are checked one by one only if one is outside
             if reasons[i] is None and day is not None:
                 if window is not None and not window[0] <= day <= window[1]:
                     reasons[i] = f"{column}: local day {day} is outside the listing window {window[0]}..{window[1]}"
