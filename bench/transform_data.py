@@ -2,8 +2,8 @@
 
 Two ways to land the simulator's canonical records (`World.generate`, no HTTP):
 
-- `land_with_ingestion`: through `ingestion.landing.land_records`, row by row, exactly as a
-  connector lands them (normalize, pseudonymize, validate, quarantine). Used by the tests.
+- `land_with_ingestion`: through `ingestion.landing.land_records`, the same column path a
+  connector's pages take (type, pseudonymize, validate, quarantine). Used by the tests.
 - `land_fast`: the same partitions written column-wise (pseudonyms computed once per
   distinct value with the ingestion Pseudonymizer), for benchmark volumes where the row
   path would dominate the run. It skips row validation, so it is only for fault-free data.

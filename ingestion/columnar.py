@@ -1,12 +1,13 @@
-"""The clean-page path: a page of vendor records to an Arrow table of the contract, vectorized.
+"""The landing path: a page of vendor records to an Arrow table of the contract, vectorized.
 
 Python touches each row once per needed field (a list comprehension of `dict.get`); the rest
 is Arrow compute: code lists (`index_in` + `take`), type casts, required / value-list /
 range checks, ordered times, the local day, and the pseudonyms, whose HMAC is computed
-once per distinct value (`dictionary_encode`). A column Arrow cannot vouch for is converted
-value by value with the contract's own converters. Whatever would make one row a quarantine
-case raises `SlowPath`, and the landing writer redoes the page row by row, which gives each
-bad row its own reason: the two paths land identical rows (tests/ingestion/test_column_path.py).
+once per distinct value. A column Arrow cannot vouch for is converted value by value with
+the contract's own converters (and a code list with the mapping's own `map_code`), catching
+RowError per value: each rule has one implementation, and a row that breaks one gets its
+reason in `Reasons` (the first rule it breaks, in mapping then contract order) while the
+other rows of the page land from the same arrays.
 """
 
 from __future__ import annotations
@@ -30,8 +31,26 @@ _SHANGHAI_OFFSET_MS = 8 * 3600 * 1000
 _ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError, OverflowError, ValueError)
 
 
-class SlowPath(Exception):
-    """A page the column path cannot take as a whole; it is redone row by row."""
+Reasons = list[str | None]  # per row of a page: the first rule it breaks (its quarantine reason)
+
+
+def note(reasons: Reasons, row: int, reason: str) -> None:
+    """Record `reason` for `row` unless an earlier rule already failed it (the first one wins)."""
+    if reasons[row] is None:
+        reasons[row] = reason
+
+
+def each(convert: Callable[[Any], Any], values: list[Any], reasons: Reasons) -> list[Any]:
+    """`convert` value by value; a value it refuses (RowError) is None with its row's reason."""
+    out: list[Any] = []
+    append = out.append
+    for i, value in enumerate(values):
+        try:
+            append(convert(value))
+        except RowError as exc:
+            note(reasons, i, str(exc))
+            append(None)
+    return out
 
 
 @dataclass
@@ -142,8 +161,8 @@ def _code_text(arr: pa.Array) -> pa.Array | None:
     return None
 
 
-def _mapped_codes(rule: FieldRule, raw: Column) -> Column:
-    """A coded field (blanks null) through its code list; an unknown code makes the page a slow one."""
+def _mapped_codes(rule: FieldRule, raw: Column, reasons: Reasons) -> Column:
+    """A coded field (blanks null) through its code list; an unknown code is its row's reason."""
     assert rule.codes is not None
     fallback = None if rule.default is _MISSING else rule.default
     arr = raw.as_arrow()
@@ -151,33 +170,30 @@ def _mapped_codes(rule: FieldRule, raw: Column) -> Column:
     if arr is None or text is None or pa.types.is_null(arr.type):
         if arr is not None and pa.types.is_null(arr.type):
             return Column([fallback] * len(raw.as_list()))
-        try:
-            return Column(rule.map_codes(raw.as_list()))
-        except RowError:
-            raise SlowPath from None
+        return Column(each(rule.map_code, raw.as_list(), reasons))
     blank = pc.is_null(arr)
     if pa.types.is_string(arr.type):
         blank = pc.or_(blank, pc.equal(arr, ""))
     keys = list(rule.codes)
     positions = pc.index_in(text, value_set=pa.array(keys, pa.string()))
     if _any(pc.and_(pc.is_null(positions), pc.invert(blank))):
-        raise SlowPath
+        return Column(each(rule.map_code, raw.as_list(), reasons))
     try:
         targets = pa.array([rule.codes[k] for k in keys], from_pandas=False)
     except _ARROW_ERRORS:
-        return Column(rule.map_codes(raw.as_list()))
+        return Column(each(rule.map_code, raw.as_list(), reasons))
     mapped = targets.take(positions)
     if fallback is not None and mapped.null_count:
         try:
             mapped = pc.fill_null(mapped, pa.scalar(fallback, targets.type))
         except _ARROW_ERRORS:
-            return Column(rule.map_codes(raw.as_list()))
+            return Column(each(rule.map_code, raw.as_list(), reasons))
     return Column(array=mapped)
 
 
-def canonical_columns(mapping: KindMapping, page: Page, needed: set[str]) -> dict[str, Column]:
+def canonical_columns(mapping: KindMapping, page: Page, needed: set[str], reasons: Reasons) -> dict[str, Column]:
     """The canonical fields of a page that the contract or the pseudonyms need (coded ones always:
-    an unknown code quarantines the row even in a field that is not landed)."""
+    an unknown code quarantines the row even in a field that is not landed), in rule order."""
     out: dict[str, Column] = {}
     records, n = page.records, len(page)
     for rule in mapping.rules:
@@ -186,15 +202,26 @@ def canonical_columns(mapping: KindMapping, page: Page, needed: set[str]) -> dic
         if rule.const is not _MISSING:
             out[rule.target] = Column([rule.const] * n)
         elif rule.tz is not None or rule.time_format is not None or any("." in s for s in rule.sources):
-            try:
-                out[rule.target] = Column([rule.extract(r) for r in records])
-            except RowError:
-                raise SlowPath from None
+            out[rule.target] = Column(each(_extractor(rule), records, reasons))
         elif rule.codes is not None:
-            out[rule.target] = _mapped_codes(rule, _field_column(rule, page, None))
+            out[rule.target] = _mapped_codes(rule, _field_column(rule, page, None), reasons)
         else:
             out[rule.target] = _field_column(rule, page, None if rule.default is _MISSING else rule.default)
     return out
+
+
+def _extractor(rule: FieldRule) -> Callable[[dict[str, Any]], Any]:
+    """rule.extract, an unreadable zoned time (ValueError) as a RowError reason."""
+
+    def extract(record: dict[str, Any]) -> Any:
+        try:
+            return rule.extract(record)
+        except RowError:
+            raise
+        except ValueError as exc:
+            raise RowError(f"{rule.target}: {exc}") from None
+
+    return extract
 
 
 # -- contract types -------------------------------------------------------------------------------
@@ -262,12 +289,13 @@ _VECTORIZED: dict[str, Callable[[ColumnSpec, pa.Array], pa.Array | None]] = {
 }
 
 
-def typed(spec: ColumnSpec, arrow_type: pa.DataType, column: Column | None, n: int) -> pa.Array:
-    """A canonical column in the contract's type, checked; SlowPath when any value breaks it."""
+def typed(spec: ColumnSpec, arrow_type: pa.DataType, column: Column | None, n: int, reasons: Reasons) -> pa.Array:
+    """A canonical column in the contract's type, checked in bulk; when Arrow cannot vouch for
+    it, value by value with the contract's converter (a refused value: null and its reason)."""
     if column is None:
-        if spec.nullable:
-            return pa.nulls(n, arrow_type)
-        raise SlowPath
+        if not spec.nullable:
+            each(spec.converter, [None] * n, reasons)
+        return pa.nulls(n, arrow_type)
     arr = column.as_arrow()
     out = None
     if arr is not None:
@@ -280,11 +308,7 @@ def typed(spec: ColumnSpec, arrow_type: pa.DataType, column: Column | None, n: i
                 out = None
     if out is not None and _checked(spec, out):
         return out
-    convert = spec.converter
-    try:
-        return pa.array([convert(v) for v in column.as_list()], arrow_type, from_pandas=False)
-    except (RowError, *_ARROW_ERRORS):
-        raise SlowPath from None
+    return pa.array(each(spec.converter, column.as_list(), reasons), arrow_type, from_pandas=False)
 
 
 def _checked(spec: ColumnSpec, arr: pa.Array) -> bool:
@@ -370,9 +394,15 @@ def local_days(contract: KindContract, columns: dict[str, pa.Array]) -> pa.Array
     return day.cast(pa.date32()) if contract.day_type == "timestamp" else day
 
 
-def times_out_of_order(columns: dict[str, pa.Array], pairs: tuple[tuple[str, str], ...]) -> bool:
-    """Any row whose second time precedes its first (a negative duration)."""
-    return any(_any(pc.less(columns[second], columns[first])) for first, second in pairs)
+def check_order(columns: dict[str, pa.Array], pairs: tuple[tuple[str, str], ...], reasons: Reasons) -> None:
+    """A row whose second time precedes its first (a negative duration) gets that reason."""
+    for first, second in pairs:
+        late = pc.fill_null(pc.less(columns[second], columns[first]), False)
+        if _any(late):
+            rows = pc.indices_nonzero(late)
+            a, b = columns[first].take(rows).to_pylist(), columns[second].take(rows).to_pylist()
+            for i, x, y in zip(rows.to_pylist(), a, b, strict=True):
+                note(reasons, i, f"{second}: {y} is before {first} {x} (negative duration)")
 
 
 def constant(value: Any, arrow_type: pa.DataType, n: int) -> pa.Array:

@@ -14,7 +14,6 @@ from functools import cache, cached_property
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ingestion.registry import load_kinds
 from ingestion.timeutil import to_local_date, to_local_naive
@@ -159,66 +158,6 @@ class ColumnSpec:
             return converted
 
         return convert
-
-    def convert_many(self, values: list[Any]) -> list[Any]:
-        """A whole column at once: clean columns are checked in bulk (Arrow), others value by value."""
-        nullable, kind = self.nullable, self.type
-        if kind == "string":
-            arr = _as_arrow(values, pa.string())
-            if arr is not None and _clean_text(arr, nullable, self._allowed, self.max_length):
-                return values
-        elif kind == "timestamp":
-            arr = _as_arrow(values, pa.string())
-            if arr is not None and (nullable or not arr.null_count):
-                present = arr.drop_null()
-                if pc.all(pc.equal(pc.utf8_length(present), 25)).as_py() is not False and (
-                    pc.all(pc.ends_with(present, "+08:00")).as_py() is not False
-                ):
-                    try:
-                        return [None if v is None else dt.datetime.fromisoformat(v[:19]) for v in values]
-                    except ValueError:
-                        pass
-        elif kind == "boolean" and all(type(v) is bool or v is None for v in values):
-            if nullable or None not in values:
-                return values
-        elif kind == "double" and all(type(v) is float or v is None for v in values):
-            arr = _as_arrow(values, pa.float64())
-            if arr is not None and (nullable or not arr.null_count) and not pc.any(pc.is_nan(arr)).as_py():
-                low, high = self.range or (float("-inf"), float("inf"))
-                bounds = pc.min_max(arr).as_py()
-                if bounds["min"] is None or (low <= bounds["min"] and bounds["max"] <= high):
-                    return values
-        convert = self.converter
-        return [convert(v) for v in values]
-
-    @cached_property
-    def _allowed(self) -> pa.Array | None:
-        return pa.array(sorted(self.values), pa.string()) if self.values is not None else None
-
-
-def _as_arrow(values: list[Any], arrow_type: pa.DataType) -> pa.Array | None:
-    """The values as an Arrow array of exactly that type, or None (no silent casts)."""
-    try:
-        return pa.array(values, arrow_type, from_pandas=False)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
-        return None
-
-
-def _clean_text(arr: pa.Array, nullable: bool, allowed: pa.Array | None, max_length: int | None = None) -> bool:
-    """No missing required value, no blank, padded or over-long text, every value in the list."""
-    if arr.null_count and not nullable:
-        return False
-    present = arr.drop_null()
-    if not len(present):
-        return True
-    lengths = pc.utf8_length(present)
-    if pc.any(pc.equal(lengths, 0)).as_py():
-        return False
-    if max_length is not None and pc.max(lengths).as_py() > max_length:
-        return False
-    if not pc.all(pc.equal(pc.utf8_trim_whitespace(present), present)).as_py():
-        return False
-    return allowed is None or bool(pc.all(pc.is_in(present, value_set=allowed)).as_py())
 
 
 @dataclass(frozen=True)

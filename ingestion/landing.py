@@ -10,7 +10,8 @@ Public API (used by the connectors, the dbt developers' fixtures and the benchma
         phone, plate, person_id, household_id, birth_date, ...). Times may be datetimes
         (naive = Asia/Shanghai), ISO 8601 text with or without offset, or epoch ms (UTC).
         An optional `_source_record_id` names the vendor's record; otherwise the natural key.
-        Every record is normalized, pseudonymized (HMAC-SHA256, key $SMARTCOMM_PSEUDONYM_KEY),
+        The records take the vendors' path (a page read through a mapping that names each
+        canonical field after itself): typed, pseudonymized (HMAC-SHA256, key $SMARTCOMM_PSEUDONYM_KEY),
         validated against the contract and deduplicated on the natural key (last one wins);
         bad rows go to landing/_quarantine/<kind>/site=<id>/date=<day>/ with their reason
         and the redacted raw record (ingestion.pii.redact). The partition is written even when
@@ -20,8 +21,11 @@ Public API (used by the connectors, the dbt developers' fixtures and the benchma
 
     PartitionBuilder(kind, site_id, days, *, source_shape, run_id, ..., outside="quarantine"|"skip")
         The same for several days at once: .add(record, raw=..., fallback_day=...) for a
-        canonical record, .add_raw_page(vendor_rows, kind_mapping, listing_day) for a page in
-        a vendor's shape, .reject(raw, reason, day), then .commit(days=None) writes the days.
+        canonical record, .add_records(records) for many, .add_raw_page(vendor_rows,
+        kind_mapping, listing_day) for a page in a vendor's shape, .reject(raw, reason, day),
+        then .commit(days=None) writes the days. There is one path: a page becomes Arrow
+        columns (ingestion.columnar) and each rule yields a per-row reason, so a bad row is
+        quarantined with its reason and the rest of its page lands from the same arrays.
 
 Nothing here knows a vendor: connectors map vendor fields to canonical ones first.
 """
@@ -44,10 +48,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ingestion import columnar
-from ingestion.columnar import SlowPath
-from ingestion.contract import KindContract, RowError, contract
+from ingestion.contract import METADATA_COLUMNS, KindContract, contract
 from ingestion.landing_key import check_landing_key
-from ingestion.mapping import PARSE_ERROR, PARSE_RAW, KindMapping
+from ingestion.mapping import PARSE_ERROR, PARSE_RAW, FieldRule, KindMapping
 from ingestion.paths import DataPaths, data_paths, make_private_dir, private_file
 from ingestion.pii import Pseudonymizer, apply_personal_data_policy, personal_data_policy, redact
 from ingestion.registry import CONFIG_DIR, read_yaml
@@ -152,7 +155,6 @@ class PartitionBuilder:
         paths: DataPaths | None = None,
         pseudonymizer: Pseudonymizer | None = None,
         fetched_at_utc: dt.datetime | None = None,
-        known_values: dict[str, frozenset[str]] | None = None,
         outside: str = "quarantine",
     ) -> None:
         self.contract: KindContract = contract(kind)
@@ -168,7 +170,6 @@ class PartitionBuilder:
         self.pseudonymizer = pseudonymizer or Pseudonymizer()
         check_landing_key(self.paths, self.pseudonymizer)  # before anything is written
         self.fetched_at_utc = fetched_at_utc or utc_now()
-        self.known_values = known_values or {}
         if outside not in ("quarantine", "skip"):
             raise ValueError(f"outside must be 'quarantine' or 'skip', not {outside!r}")
         # "skip": a record of a day outside `days` belongs to another run's partition (a
@@ -179,29 +180,28 @@ class PartitionBuilder:
         self._buffers: dict[dt.date, _DayBuffer] = {d: self._new_buffer() for d in self.days}
         self._quarantine: dict[dt.date, list[dict[str, Any]]] = {d: [] for d in self.days}
         self.result = LandingResult(kind, site_id, list(self.days))
-        self._pseudonym_columns = set(self.contract.pseudonym_columns)
-        self._derived_columns = {r.column for r in personal_data_policy().derived.get(kind, ())}
-        personal = self._pseudonym_columns | self._derived_columns
-        self._plain_plan = [
-            (c.name, c.converter, self.known_values.get(c.name))
-            for c in self.contract.columns
-            if c.name not in personal
-        ]
-        self._personal_plan = [
-            (c.name, c.converter, c.name in self._pseudonym_columns)
-            for c in self.contract.columns
-            if c.name in personal
-        ]
-        self._specs = {c.name: c for c in self.contract.columns}
         policy = personal_data_policy()
         self._pseudonym_rules = policy.pseudonyms.get(kind, ())
-        simple = not self._derived_columns and all(r.validate is None for r in self._pseudonym_rules)
-        self._fast_page = self._columnar_page if simple and not self.known_values else None
-        # canonical fields the column path extracts: the contract's and the pseudonyms' sources
-        self._batch: list[tuple[list[Any], KindMapping, dt.date, Window | None]] = []
+        self._derived_rules = policy.derived.get(kind, ())
+        self._pseudonym_columns = set(self.contract.pseudonym_columns)
+        self._personal = self._pseudonym_columns | {r.column for r in self._derived_rules}
+        self._specs = {c.name: c for c in self.contract.columns}
+        # pseudonyms with an ID-card check, and derived attributes, follow pii.py's rule row by row
+        self._personal_by_row = bool(self._derived_rules) or any(r.validate for r in self._pseudonym_rules)
+        # the canonical fields a page is read for: the contract's and the personal rules' sources
+        self._needed_fields = (
+            set(self._names)
+            | {s for r in self._pseudonym_rules for s in r.sources}
+            | {s for r in self._derived_rules for s in r.sources}
+        )
+        self._canonical = KindMapping(
+            kind=kind,
+            rules=tuple(FieldRule(name, (name,)) for name in sorted(self._needed_fields - set(METADATA_COLUMNS))),
+            record_id=("_source_record_id",),
+            settings={},
+        )
+        self._batch: list[tuple[list[Any], KindMapping, dt.date | None, Window | None]] = []
         self._batch_rows = 0
-        self.row_path_pages = 0  # pages redone row by row (a bad row in them, or an odd type)
-        self._needed_fields = set(self._names) | {s for r in self._pseudonym_rules for s in r.sources}
 
     def _new_buffer(self) -> _DayBuffer:
         return _DayBuffer(self.contract.schema, self.contract.natural_key)
@@ -216,57 +216,40 @@ class PartitionBuilder:
         fetched_at_utc: dt.datetime | None = None,
         window: Window | None = None,
     ) -> bool:
-        """Normalize one canonical record into its day; False when it was not kept (quarantined,
-        or outside the landed days). With `window` (the listing's days, late listing included),
-        a record whose day falls outside it is quarantined whatever day it names."""
-        self.flush()  # batched pages first: rows keep their arrival order (a no-op inside flush)
-        self.result.rows_in += 1
-        try:
-            row = self._normalize(record)
-        except (RowError, ValueError) as exc:
-            self._reject(raw if raw is not None else record, str(exc), fallback_day, record.get("_source_record_id"))
-            return False
-        day = self.contract.day_of(row)
-        if window is not None and not window[0] <= day <= window[1]:
-            self._reject(
-                raw if raw is not None else record,
-                f"{self.contract.day_column}: local day {day} is outside the listing window {window[0]}..{window[1]}",
-                fallback_day,
-                row["_source_record_id"],
-            )
-            return False
-        if day not in self._day_set or day in self._committed:
-            if self.outside == "skip":
-                self.result.rows_outside += 1
-                return False
-            self._reject(
-                raw if raw is not None else record,
-                f"{self.contract.day_column}: local day {day} is outside the landed days "
-                f"{self.days[0]}..{self.days[-1]}",
-                fallback_day,
-                row["_source_record_id"],
-            )
-            return False
-        if fetched_at_utc is not None:
-            row["_fetched_at_utc"] = fetched_at_utc
-        self._buffers[day].store(row)
-        return True
+        """Add one canonical record (a page of one, see add_records); False when it was not kept
+        (quarantined, or outside the landed days). With `window` (the listing's days, late
+        listing included), a record whose day falls outside it is quarantined whatever day it
+        names; `raw` is what its quarantine record keeps instead of `record`."""
+        self.flush()
+        before = sum(b.received for b in self._buffers.values())
+        raws = None if raw is None else [raw]
+        self._page([record], self._canonical, fallback_day, window, raws=raws, fetched_at_utc=fetched_at_utc)
+        return sum(b.received for b in self._buffers.values()) > before
 
-    def add_raw_page(self, rows: list[Any], mapping: KindMapping, day: dt.date, window: Window | None = None) -> None:
+    def add_records(self, records: Iterable[dict[str, Any]]) -> None:
+        """Add canonical records (the column names of config/kinds.yml, or the clear personal
+        fields the policy turns into keys): the same path as a vendor's page, through a mapping
+        that reads each canonical field under its own name."""
+        page: list[Any] = []
+        for record in records:
+            page.append(record)
+            if len(page) >= BATCH_ROWS:
+                self.add_raw_page(page, self._canonical, None)
+                page = []
+        if page:
+            self.add_raw_page(page, self._canonical, None)
+
+    def add_raw_page(
+        self, rows: list[Any], mapping: KindMapping, day: dt.date | None, window: Window | None = None
+    ) -> None:
         """Map and add one page of vendor records listed on `day` (whose rows may belong to the
         days of `window`: see add()).
 
-        Clean pages take the column path (ingestion.columnar), in batches of consecutive
-        pages of one listing day up to BATCH_ROWS rows, so Arrow's cost per call is paid per
-        batch rather than per page; flush() maps the batch (counts() and commit() flush).
-        A batch that fails is redone page by page, and a page with any row that fails (a bad
-        time, an unknown code, a value out of range) row by row, which gives each bad row
-        its own quarantine reason. Both paths land identical rows, in arrival order.
+        Consecutive pages of one listing day are batched up to BATCH_ROWS rows, so Arrow's
+        cost per call is paid per batch rather than per page; flush() maps the batch
+        (counts() and commit() flush). A bad row is quarantined with its reason and the
+        others land from the same arrays, in arrival order.
         """
-        if self._fast_page is None:
-            for raw in rows:
-                self.add_raw(raw, mapping, day, window)
-            return
         if self._batch and (self._batch[0][1] is not mapping or self._batch[0][2:] != (day, window)):
             self.flush()
         self._batch.append((rows, mapping, day, window))
@@ -277,81 +260,144 @@ class PartitionBuilder:
     def flush(self) -> None:
         """Map the batched pages (see add_raw_page)."""
         batch, self._batch, self._batch_rows = self._batch, [], 0
-        if not batch or self._fast_page is None:
+        if not batch:
             return
         _, mapping, day, window = batch[0]
-        if len(batch) > 1:
-            try:
-                self._fast_page([raw for rows, *_ in batch for raw in rows], mapping, day, window)
-                return
-            except SlowPath:
-                pass
-        for rows, *_ in batch:
-            try:
-                self._fast_page(rows, mapping, day, window)
-            except SlowPath:
-                self.row_path_pages += 1
-                for raw in rows:
-                    self.add_raw(raw, mapping, day, window)
+        self._page(
+            batch[0][0] if len(batch) == 1 else [raw for rows, *_ in batch for raw in rows], mapping, day, window
+        )
 
-    def add_raw(self, raw: Any, mapping: KindMapping, day: dt.date, window: Window | None = None) -> None:
-        """Map and add one vendor record (or quarantine it with the reason)."""
-        if isinstance(raw, dict) and PARSE_ERROR in raw:
-            self.reject(raw.get(PARSE_RAW), raw[PARSE_ERROR], day)
-            return
-        try:
-            canonical = mapping.apply(raw)
-        except RowError as exc:
-            self.reject(raw, str(exc), day, mapping.record_id_of(raw))
-            return
-        self.add(canonical, raw=raw, fallback_day=day, window=window)
-
-    def _columnar_page(
-        self, rows: list[Any], mapping: KindMapping, listing_day: dt.date, window: Window | None = None
+    def _page(
+        self,
+        rows: list[Any],
+        mapping: KindMapping,
+        listing_day: dt.date | None,
+        window: Window | None = None,
+        raws: list[Any] | None = None,
+        fetched_at_utc: dt.datetime | None = None,
     ) -> None:
-        """The clean-page path (ingestion.columnar): the page as one Arrow table, or SlowPath."""
+        """The landing path: a page mapped, typed, pseudonymized and checked as columns; each
+        row breaking a rule is quarantined with the first rule's reason, the rest are stored."""
         n = len(rows)
         if not n:
             return
-        if not all(type(raw) is dict for raw in rows) or any(PARSE_ERROR in raw for raw in rows):
-            raise SlowPath
-        page = columnar.Page(rows)
-        canonical = columnar.canonical_columns(mapping, page, self._needed_fields)
+        self.result.rows_in += n
+        reasons: columnar.Reasons = [None] * n
+        quarantined_raw = list(rows) if raws is None else list(raws)
+        records = rows
+        if not all(type(raw) is dict and PARSE_ERROR not in raw for raw in rows):
+            records = []
+            for i, raw in enumerate(rows):
+                if type(raw) is not dict:
+                    reasons[i] = f"record: expected an object, got {type(raw).__name__}"
+                    records.append({})
+                elif PARSE_ERROR in raw:
+                    reasons[i] = raw[PARSE_ERROR]  # a line the connector could not parse
+                    quarantined_raw[i] = raw.get(PARSE_RAW)
+                    records.append({})
+                else:
+                    records.append(raw)
+        page = columnar.Page(records)
+        canonical = columnar.canonical_columns(mapping, page, self._needed_fields, reasons)
         schema = self.contract.schema
         out: dict[str, pa.Array] = {}
         for spec in self.contract.columns:
-            if spec.name not in self._pseudonym_columns:
-                out[spec.name] = columnar.typed(spec, schema.field(spec.name).type, canonical.get(spec.name), n)
-        for rule in self._pseudonym_rules:
-            keys = columnar.pseudonym_column(rule, canonical, self.pseudonymizer, n)
-            if keys.null_count and not self._specs[rule.column].nullable:
-                raise SlowPath
-            out[rule.column] = keys
-        if columnar.times_out_of_order(out, _ordered_times().get(self.kind, ())):
-            raise SlowPath
+            if spec.name not in self._personal:
+                out[spec.name] = columnar.typed(
+                    spec, schema.field(spec.name).type, canonical.get(spec.name), n, reasons
+                )
+        if self._personal_by_row:
+            self._personal_rows(canonical, out, n, reasons)
+        else:
+            for rule in self._pseudonym_rules:
+                keys = columnar.pseudonym_column(rule, canonical, self.pseudonymizer, n)
+                if keys.null_count and not self._specs[rule.column].nullable:
+                    columnar.each(self._specs[rule.column].converter, keys.to_pylist(), reasons)
+                out[rule.column] = keys
+        columnar.check_order(out, _ordered_times().get(self.kind, ()), reasons)
+        vendor_ids = columnar.record_ids(mapping, page)
+        ids = columnar.source_record_ids(vendor_ids, self.contract, out)
         days = columnar.local_days(self.contract, out)
-        distinct_days = pc.unique(days).to_pylist()
-        if window is not None and not all(window[0] <= d <= window[1] for d in distinct_days):
-            raise SlowPath  # the row path quarantines each with its reason
-        outside = [d for d in distinct_days if d not in self._day_set or d in self._committed]
-        if outside and self.outside != "skip":
-            raise SlowPath
-        ids = columnar.source_record_ids(columnar.record_ids(mapping, page), self.contract, out)
+        column = self.contract.day_column
+        kept = [True] * n
+        skip = self.outside == "skip"
+        first, last = self.days[0], self.days[-1]
+        distinct = [d for d in pc.unique(days).to_pylist() if d is not None]
+        inside = all(
+            (window is None or window[0] <= d <= window[1]) and d in self._day_set and d not in self._committed
+            for d in distinct
+        )
+        for i, day in enumerate(
+            () if inside else days.to_pylist()
+        ):  # rows are checked one by one only if one is outside
+            if reasons[i] is None and day is not None:
+                if window is not None and not window[0] <= day <= window[1]:
+                    reasons[i] = f"{column}: local day {day} is outside the listing window {window[0]}..{window[1]}"
+                elif day not in self._day_set or day in self._committed:
+                    if skip:
+                        self.result.rows_outside += 1
+                        kept[i] = False
+                    else:
+                        reasons[i] = f"{column}: local day {day} is outside the landed days {first}..{last}"
+        if any(r is not None for r in reasons):
+            vendor_list = vendor_ids.to_pylist()
+            id_list: list[Any] | None = None
+            for i, reason in enumerate(reasons):
+                if reason is None:
+                    continue
+                kept[i] = False
+                source_id = vendor_list[i]
+                if reason.startswith(f"{column}: local day "):  # the row was read: its landed id
+                    id_list = id_list if id_list is not None else ids.to_pylist()
+                    source_id = id_list[i]
+                self._reject(quarantined_raw[i], reason, listing_day, source_id)
         for name, value in (("site_id", self.site_id), ("_run_id", self.run_id), ("_source_shape", self.source_shape)):
             out[name] = columnar.constant(value, pa.string(), n)
         out["_source_record_id"] = ids
-        out["_fetched_at_utc"] = columnar.constant(self.fetched_at_utc, pa.timestamp("us"), n)
-        table = pa.Table.from_arrays([out[name] for name in schema.names], schema=schema)
-        self.result.rows_in += n
-        if len(distinct_days) == 1 and not outside:
-            self._buffers[distinct_days[0]].store_table(table)
+        out["_fetched_at_utc"] = columnar.constant(fetched_at_utc or self.fetched_at_utc, pa.timestamp("us"), n)
+        arrays = [out[name] for name in schema.names]
+        if not all(kept):
+            mask = pa.array(kept, pa.bool_())
+            arrays = [a.filter(mask) for a in arrays]
+            days = days.filter(mask)
+        table = pa.Table.from_arrays(arrays, schema=schema)
+        if not table.num_rows:
             return
-        for d in distinct_days:
-            mask = pc.equal(days, pa.scalar(d, pa.date32()))
-            if d in outside:
-                self.result.rows_outside += int(pc.sum(mask).as_py() or 0)
-            else:
-                self._buffers[d].store_table(table.filter(mask))
+        distinct_days = pc.unique(days).to_pylist()
+        if len(distinct_days) == 1:
+            self._buffers[distinct_days[0]].store_table(table)
+        else:
+            for d in distinct_days:
+                self._buffers[d].store_table(table.filter(pc.equal(days, pa.scalar(d, pa.date32()))))
+
+    def _personal_rows(
+        self, canonical: dict[str, columnar.Column], out: dict[str, pa.Array], n: int, reasons: columnar.Reasons
+    ) -> None:
+        """Pseudonyms with an ID-card check and derived attributes: pii.apply_personal_data_policy
+        row by row (its one implementation), against the row's converted reference values."""
+        names = list(canonical)
+        lists = [canonical[name].as_list() for name in names]
+        at = {r.at for r in self._derived_rules if r.at}
+        references = {name: out[name].to_pylist() for name in at if name in out}
+        personal = sorted(self._personal, key=list(self._specs).index)
+        values: dict[str, list[Any]] = {name: [] for name in personal}
+        for i, row in enumerate(zip(*lists, strict=True)):
+            record = dict(zip(names, row, strict=True))
+            try:
+                derived = apply_personal_data_policy(
+                    self.kind, record, self.pseudonymizer, {name: refs[i] for name, refs in references.items()}
+                )
+            except ValueError as exc:
+                columnar.note(reasons, i, str(exc))
+                derived = {}
+            for name in personal:
+                values[name].append(
+                    derived.get(name) if name in self._pseudonym_columns else derived.get(name, record.get(name))
+                )
+        for name in personal:
+            spec = self._specs[name]
+            converted = columnar.each(spec.converter, values[name], reasons)
+            out[name] = pa.array(converted, self.contract.schema.field(name).type, from_pandas=False)
 
     def reject(self, raw: Any, reason: str, day: dt.date | None = None, source_record_id: str | None = None) -> None:
         """Quarantine a record the connector could not even map (unparseable line, bad cell)."""
@@ -386,28 +432,6 @@ class PartitionBuilder:
             }
         )
         self.result.quarantine_reasons[_reason_class(reason)] += 1
-
-    def _normalize(self, record: dict[str, Any]) -> dict[str, Any]:
-        row: dict[str, Any] = {}
-        get = record.get
-        for name, convert, allowed in self._plain_plan:
-            value = convert(get(name))
-            if allowed is not None and value is not None and value not in allowed:
-                raise RowError(f"{name}: unknown value {value!r} for site {self.site_id}")
-            row[name] = value
-        if self._personal_plan:
-            derived = apply_personal_data_policy(self.kind, record, self.pseudonymizer, row)
-            for name, convert, is_pseudonym in self._personal_plan:
-                row[name] = convert(derived.get(name) if is_pseudonym else derived.get(name, get(name)))
-        _check_order(self.kind, row)
-        key = self.contract.key_of(row)
-        source_id = record.get("_source_record_id")
-        row["site_id"] = self.site_id
-        row["_run_id"] = self.run_id
-        row["_source_shape"] = self.source_shape
-        row["_source_record_id"] = str(source_id) if source_id is not None else "|".join(str(k) for k in key)
-        row["_fetched_at_utc"] = self.fetched_at_utc
-        return row
 
     # -- writing ----------------------------------------------------------------------------
     def counts(self, day: dt.date) -> tuple[int, int]:
@@ -484,43 +508,29 @@ class PartitionBuilder:
 
 
 class _DayBuffer:
-    """One day's rows: Arrow tables from the column path, Python rows from the row path, in
-    arrival order; the natural key keeps only the latest version of a record."""
+    """One day's rows as Arrow tables in arrival order; the natural key keeps only the latest
+    version of a record."""
 
-    __slots__ = ("_latest", "key", "parts", "pending", "received", "schema")
+    __slots__ = ("_latest", "key", "parts", "received", "schema")
 
     def __init__(self, schema: pa.Schema, key: tuple[str, ...]) -> None:
         self.schema = schema
         self.key = key
         self.parts: list[pa.Table] = []
-        self.pending: dict[str, list[Any]] = {name: [] for name in schema.names}
         self.received = 0
         self._latest: pa.Table | None = None
 
     def __len__(self) -> int:
         return self.table().num_rows
 
-    def store(self, row: dict[str, Any]) -> None:
-        for name, values in self.pending.items():
-            values.append(row[name])
-        self.received += 1
-        self._latest = None
-
     def store_table(self, table: pa.Table) -> None:
-        self._flush()
         self.parts.append(table)
         self.received += table.num_rows
         self._latest = None
 
-    def _flush(self) -> None:
-        if self.pending[self.schema.names[0]]:
-            self.parts.append(pa.Table.from_pydict(self.pending, schema=self.schema))
-            self.pending = {name: [] for name in self.schema.names}
-
     def table(self) -> pa.Table:
         """The day's rows, one per natural key (the last received, at its arrival position)."""
         if self._latest is None:
-            self._flush()
             whole = pa.concat_tables(self.parts) if self.parts else self.schema.empty_table()
             self._latest = columnar.latest_per_key(whole, self.key)
             self.parts = [self._latest]
@@ -535,13 +545,6 @@ def _ordered_times() -> dict[str, tuple[tuple[str, str], ...]]:
     """Time pairs where the second must not precede the first (config/vendors/_validation.yml)."""
     raw = read_yaml(VALIDATION_FILE)
     return {kind: tuple((a, b) for a, b in pairs) for kind, pairs in (raw.get("ordered_times") or {}).items()}
-
-
-def _check_order(kind: str, row: dict[str, Any]) -> None:
-    for first, second in _ordered_times().get(kind, ()):
-        a, b = row.get(first), row.get(second)
-        if a is not None and b is not None and b < a:
-            raise RowError(f"{second}: {b} is before {first} {a} (negative duration)")
 
 
 def land_records(
@@ -569,8 +572,7 @@ def land_records(
         pseudonymizer=pseudonymizer,
         fetched_at_utc=fetched_at_utc,
     )
-    for record in records:
-        builder.add(record)
+    builder.add_records(records)
     return builder.commit()
 
 

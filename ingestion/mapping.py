@@ -10,15 +10,13 @@ A mapping entry per canonical field is one of
     rating: {from: 满意度, optional: true}    # a file without the column is noted, not refused
     applied_time: {from: 受理时间, format: "%Y/%m/%d %H:%M"}   # strptime; naive = Asia/Shanghai
 Codes are compared as text, so 1, "1" and 1.0 all match "1". The mapping knows nothing about
-the transport: connectors hand it records and it hands back canonical dicts.
+the transport: the landing writer reads a page's fields through it (ingestion.columnar).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -100,49 +98,6 @@ class FieldRule:
             raise RowError(f"{self.target}: unknown code {value!r} in {self.sources[0]}")
         return self.codes[code]
 
-    def map_codes(self, values: list[Any]) -> list[Any]:
-        return [self.map_code(v) for v in values]
-
-    def compile(self) -> Callable[[dict[str, Any]], Any]:
-        """A specialised extractor for the common cases (the hot path); others use extract()."""
-        if (
-            self.const is not _MISSING
-            or self.tz is not None
-            or self.time_format is not None
-            or len(self.sources) != 1
-            or "." in self.sources[0]
-        ):
-            return self.extract
-        source, default, codes, target = self.sources[0], self.default, self.codes, self.target
-        fallback = None if default is _MISSING else default
-        if codes is None:
-
-            def plain(record: dict[str, Any]) -> Any:
-                value = record.get(source)
-                return fallback if value is None or value == "" else value
-
-            return plain
-        seen: dict[Any, Any] = {}  # raw value -> canonical value, so each code is parsed once
-
-        def coded(record: dict[str, Any]) -> Any:
-            value = record.get(source)
-            if value is None or value == "":
-                return fallback
-            try:
-                return seen[value]
-            except KeyError:
-                pass
-            except TypeError:  # unhashable value
-                raise RowError(f"{target}: unknown code {value!r} in {source}") from None
-            code = _code(value)
-            if code not in codes:
-                raise RowError(f"{target}: unknown code {value!r} in {source}")
-            if len(seen) < 10_000 and not isinstance(value, bool):  # True == 1 would collide
-                seen[value] = codes[code]
-            return codes[code]
-
-        return coded
-
 
 def _lookup(record: dict[str, Any], path: str) -> Any:
     if "." not in path:
@@ -186,11 +141,6 @@ class KindMapping:
     record_id: tuple[str, ...]
     settings: dict[str, Any]
 
-    @cached_property
-    def program(self) -> list[tuple[str, Callable[[dict[str, Any]], Any]]]:
-        """(canonical field, extractor) pairs, compiled once."""
-        return [(rule.target, rule.compile()) for rule in self.rules]
-
     def record_id_of(self, record: Any) -> str | None:
         """The vendor's record id ("a|b" for composite ids), None when absent."""
         if not isinstance(record, dict) or not self.record_id:
@@ -205,14 +155,6 @@ class KindMapping:
             name = self.record_id[0]
             return [None if (v := r.get(name)) is None or v == "" else str(v) for r in records]
         return [self.record_id_of(r) for r in records]
-
-    def apply(self, record: dict[str, Any]) -> dict[str, Any]:
-        """The canonical record; RowError (a quarantine reason) when a code or field is unreadable."""
-        if not isinstance(record, dict):
-            raise RowError(f"record: expected an object, got {type(record).__name__}")
-        out = {target: extract(record) for target, extract in self.program}
-        out["_source_record_id"] = self.record_id_of(record)
-        return out
 
     def known_fields(self) -> set[str]:
         names = {s.split(".")[0] for rule in self.rules for s in rule.sources}

@@ -10,9 +10,9 @@ import itertools
 
 import pytest
 
+from ingestion import columnar
 from ingestion.connectors.isc import sign_headers, string_to_sign
 from ingestion.connectors.windows import add_months, split_days
-from ingestion.contract import RowError
 from ingestion.http import FetchError, Retryable, RetryCounter, RetryPolicy, parse_retry_after
 from ingestion.mapping import load_shape_mapping
 from ingestion.state import LoadFigures, StateStore
@@ -78,11 +78,15 @@ def test_mapping_codes_synonyms_and_unknown_codes():
         "eventType": 196893,
         "personType": 1,
     }
-    out = passages.apply(row)
-    assert out["event_time"] == row["happenTime"] and out["direction"] == "in" and out["method"] == "face"
-    assert out["_source_record_id"] == "P1" and out["tailgating"] is False
-    with pytest.raises(RowError, match="unknown code"):
-        passages.apply({**row, "eventType": 999})
+    reasons: list[str | None] = [None, None]
+    page = columnar.Page([row, {**row, "eventType": 999}])
+    out = {
+        k: c.as_list()
+        for k, c in columnar.canonical_columns(passages, page, {"event_time", "tailgating"}, reasons).items()
+    }
+    assert out["event_time"][0] == row["happenTime"] and out["direction"][0] == "in" and out["method"][0] == "face"
+    assert passages.record_id_of(row) == "P1" and out["tailgating"][0] is False
+    assert reasons[0] is None and "unknown code 999" in (reasons[1] or "")
 
 
 def test_retry_honours_retry_after_then_gives_up():
