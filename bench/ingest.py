@@ -13,6 +13,9 @@ token REST endpoint (--rest-site, default lt_xincun):
           each page), the timed ones are warm (transfer only), which is the stricter floor;
   ingest  `ingestion.pull.pull(site, "passages", first, last)`: fetch, map, pseudonymize,
           validate, quarantine, dedup and write the day partitions and the audit;
+  parallel both sites' passages as `python -m ingestion pull` lands several units: in
+          worker processes (`ingestion.workers.land_units`, `--workers auto`: one per CPU),
+          against the two serial ingest runs of the same round (their sum is the baseline);
   peer    dlt's REST API source (`dlt.sources.rest_api`) loading the same token REST listing
           (same windows, page size, OAuth2 client credentials, cursor paging) into a DuckDB
           file, what a data engineer would pick instead (telemetry off).
@@ -146,6 +149,30 @@ def child_ingest(site_id: str, first: dt.date, last: dt.date) -> dict[str, Any]:
     timer = Timed()
     f = pull(site_id, KIND, first, last, run_id="bench", registry=registry).figures
     return timer.result(rows=f.rows_fetched, landed=f.rows_landed, quarantined=f.rows_quarantined, retries=f.retries)
+
+
+def child_parallel(sites: str, first: dt.date, last: dt.date) -> dict[str, Any]:
+    """Both sites' passages at once, in `--workers auto` worker processes; CPU includes the workers'."""
+    import resource
+
+    import pyarrow as pa
+
+    from ingestion.workers import land_units, resolve_workers
+
+    pairs = [(site_id, KIND) for site_id in sites.split(",")]
+    workers = resolve_workers("auto", len(pairs))
+    pa.array([0])
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    timer = Timed()
+    results = land_units(pairs, first, last, run_id="bench", workers=workers)
+    result = timer.result(workers=workers)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the pool's workers, reaped when it closed
+    result["cpu_s"] += (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    failed = [f"{r.site_id}: {r.cause}" for r in results if r.outcome is None]
+    if failed:
+        raise RuntimeError(f"parallel ingest failed: {failed}")
+    result["rows"] = sum(r.outcome.figures.rows_fetched for r in results if r.outcome)
+    return result
 
 
 def child_peer(site_id: str, first: dt.date, last: dt.date, workdir: str) -> dict[str, Any]:
@@ -309,6 +336,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="floor/ingest rounds; medians are reported (default 3)")
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_DAYS} days, 1 round, no peer (CI smoke)")
     parser.add_argument("--no-peer", action="store_true", help="skip the dlt peer")
+    parser.add_argument("--no-parallel", action="store_true", help="skip both sites in parallel worker processes")
     parser.add_argument("--peer", action="store_true", help="run the dlt peer with --quick too (slow)")
     parser.add_argument("--peer-days", type=int, default=3, help="days the dlt peer loads (default 3; it is slow)")
     parser.add_argument("--compare-rev", help="also time the ingestion package of this git revision (before/after)")
@@ -321,6 +349,8 @@ def main() -> int:
             result = child_floor(site_id, first_day, last_day)
         elif name == "ingest":
             result = child_ingest(site_id, first_day, last_day)
+        elif name == "parallel":
+            result = child_parallel(site_id, first_day, last_day)
         else:
             result = child_peer(site_id, first_day, last_day, workdir)
         print(json.dumps(result))
@@ -350,6 +380,8 @@ def main() -> int:
                     runner.run(f"{api} ingest", "ingest", site_id)
                     if old is not None:
                         runner.run(f"{api} ingest@rev", "ingest", site_id, code_dir=old)
+                if not args.no_parallel:
+                    runner.run("parallel ingest", "parallel", ",".join(apis.values()))
             if not args.no_peer and (args.peer or not args.quick):
                 peer_last = min(last, first + dt.timedelta(days=args.peer_days - 1))
                 runner.run("rest peer dlt", "peer", args.rest_site, last=peer_last)
@@ -429,6 +461,23 @@ def figures_of(runner: Runner, apis: dict[str, str], size: str, rev: str | None)
                     repeats=n,
                 )
             )
+    if runner.seconds("parallel ingest"):
+        parallel = median(runner.seconds("parallel ingest"))
+        serial = median(a + b for a, b in zip(*(runner.seconds(f"{api} ingest") for api in apis), strict=True))
+        run = next(r for r in runner.runs if r["label"] == "parallel ingest")
+        figures.append(
+            Figure(
+                "ingest",
+                f"passages, ISC + token REST API in {run['workers']} worker processes (--workers auto)",
+                f"{size}, {' + '.join(apis.values())}, {sum(rows.values()):,} rows, {os.cpu_count()} CPUs",
+                parallel,
+                "s",
+                baseline="the two ingest runs one after the other (sum, same rounds)",
+                baseline_value=serial,
+                peak_rss_mib=runner.peak("parallel ingest"),
+                repeats=len(runner.seconds("parallel ingest")),
+            )
+        )
     if any(r["label"] == "rest peer dlt" for r in runner.runs):
         peer = runner.runs[-1]
         ingest_rate = rows["rest"] / median(runner.seconds("rest ingest"))

@@ -1,13 +1,14 @@
 """Command line: pull sources into the landing zone, show state, create raw views.
 
     python -m ingestion pull --site vanke_meili --kind passages --start 2026-01-05 --end 2026-01-11
-    python -m ingestion pull --all --start 2026-01-05 --end 2026-01-05
+    python -m ingestion pull --all --start 2026-01-05 --end 2026-01-05 [--workers auto|N]
     python -m ingestion status
     python -m ingestion views --db data/warehouse/raw.duckdb
     python -m ingestion scan-pii
     python -m ingestion pseudonym-key new|check|adopt
 
 Exit code 0 when every (site, kind) succeeded, 1 when any failed (each failure is named).
+Several (site, kind) units land side by side in worker processes (ingestion/workers.py).
 """
 
 from __future__ import annotations
@@ -18,19 +19,19 @@ import secrets
 import sys
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ingestion.hardening import harden_process
-from ingestion.http import FetchError
 from ingestion.landing import new_run_id
 from ingestion.landing_key import check_landing_key, has_landed_data, record_fingerprint, recorded_fingerprint
 from ingestion.paths import data_paths
 from ingestion.pii import MIN_KEY_BYTES, Pseudonymizer, PseudonymKeyError
-from ingestion.pull import PullOutcome, configured_pairs, pull
+from ingestion.pull import configured_pairs
 from ingestion.registry import SOURCE_KINDS, load_registry
 from ingestion.state import StateStore
 from ingestion.timeutil import LOCAL_TZ
+from ingestion.workers import UnitResult, land_units, parse_workers, resolve_workers
 
 
 def _day(text: str) -> dt.date:
@@ -38,6 +39,13 @@ def _day(text: str) -> dt.date:
         return dt.date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _workers(text: str) -> int | str:
+    try:
+        return parse_workers(text, source="--workers")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def cmd_pull(args: argparse.Namespace, console: Console) -> int:
@@ -55,9 +63,13 @@ def cmd_pull(args: argparse.Namespace, console: Console) -> int:
     except (KeyError, PseudonymKeyError) as exc:
         console.print(f"[red]{exc}[/red]", markup=False)
         return 2
+    try:
+        workers = resolve_workers(args.workers, len(pairs))
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]", markup=False)
+        return 2
     state = StateStore(paths)
     run_id = args.run_id or new_run_id("cli")
-    outcomes: list[PullOutcome] = []
     failures: list[tuple[str, str, str]] = []
     with Progress(
         TextColumn("{task.description:<32}"),
@@ -69,31 +81,39 @@ def cmd_pull(args: argparse.Namespace, console: Console) -> int:
         transient=False,
         disable=args.quiet,
     ) as progress:
-        for site_id, kind in pairs:
-            task = progress.add_task(f"{site_id} / {kind}", total=None, rows=0)
+        bars: dict[int, TaskID] = {}
 
-            def report(done: int, total: int, rows: int, task: int = task) -> None:
-                progress.update(task, completed=done, total=total, rows=rows)
+        def report(index: int, done: int, total: int | None, rows: int) -> None:
+            """A unit's bar appears when it starts (in whichever worker) and moves as it lands."""
+            if index not in bars:
+                site_id, kind = pairs[index]
+                bars[index] = progress.add_task(f"{site_id} / {kind}", total=None, rows=0)
+            if total is not None:
+                progress.update(bars[index], completed=done, total=total, rows=rows)
 
-            try:
-                outcomes.append(
-                    pull(
-                        site_id,
-                        kind,
-                        args.start,
-                        args.end,
-                        run_id=run_id,
-                        paths=paths,
-                        registry=registry,
-                        pseudonymizer=pseudonymizer,
-                        progress=report,
-                        state=state,
-                        allow_shrink=args.allow_shrink,
-                    )
-                )
-            except FetchError as exc:
-                failures.append((site_id, kind, exc.cause))
-                progress.update(task, description=f"[red]{site_id} / {kind} failed")
+        def finished(result: UnitResult) -> None:
+            if result.cause is not None:
+                failures.append((result.site_id, result.kind, result.cause))
+                report(result.index, 0, None, 0)
+                progress.update(bars[result.index], description=f"[red]{result.site_id} / {result.kind} failed")
+
+        if workers > 1 and not args.quiet:
+            console.print(f"{len(pairs)} (site, kind) units in {workers} worker processes")
+        results = land_units(
+            pairs,
+            args.start,
+            args.end,
+            run_id=run_id,
+            workers=workers,
+            paths=paths,
+            registry=registry,
+            pseudonymizer=pseudonymizer,
+            state=state,
+            progress=report,
+            on_result=finished,
+            allow_shrink=args.allow_shrink,
+        )
+    outcomes = [r.outcome for r in results if r.outcome is not None]
     table = Table(title=f"run {run_id}: {args.start} .. {args.end}")
     for name in ("site", "kind", "shape", "fetched", "landed", "dedup", "quarantined", "outside", "retries", "seconds"):
         table.add_column(name, justify="right" if name not in ("site", "kind", "shape") else "left")
@@ -219,6 +239,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", type=_day, required=True, help="first local day, YYYY-MM-DD")
     p.add_argument("--end", type=_day, required=True, help="last local day, YYYY-MM-DD (inclusive)")
     p.add_argument("--run-id", help="run id recorded in the rows and the audit (default: generated)")
+    p.add_argument(
+        "--workers",
+        type=_workers,
+        default=None,
+        help="worker processes landing (site, kind) units side by side: N or 'auto' (one per CPU); "
+        "default: ingest.workers of config/pipeline.yml",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument(
         "--allow-shrink",

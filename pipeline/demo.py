@@ -3,14 +3,15 @@
 1. loads the demo credentials (config/demo.env) and points the registry at a simulator
    started on a free loopback port, with its file drops under data/drops;
 2. runs every site's ingest DAG (`dag.test()` via pipeline.dagruns, with a day-range conf),
-   in two workers that each have their own copy of the SQLite metadata DB;
+   in worker processes that each have their own copy of the SQLite metadata DB (how many:
+   `ingest.workers` of config/pipeline.yml, `auto` = one per CPU, at most one per site);
 3. runs `evaluate_district` (freshness → validation → dbt → validation → publish → reports);
 4. prints the ratings of the last month.
 
 Re-running is incremental: the ingest tasks resume from their watermarks and the
 evaluation rebuilds only the days landed since its last success.
 
-    python -m pipeline.demo [--start 2026-01-01] [--end 2026-06-30] [--sites a,b] [--parallel 2] [--backfill]
+    python -m pipeline.demo [--start 2026-01-01] [--end 2026-06-30] [--sites a,b] [--parallel auto|N] [--backfill]
 
 `--backfill` (`make backfill START=... END=...`) re-lands the range behind the watermarks;
 the evaluation then rebuilds exactly those days, so the marts equal a clean full build.
@@ -43,6 +44,7 @@ from ingestion.hardening import harden_process
 from ingestion.paths import data_paths
 from ingestion.registry import PROJECT_ROOT, load_registry
 from ingestion.state import StateStore
+from ingestion.workers import parse_workers, resolve_workers
 from pipeline.dagruns import PROGRESS_PREFIX
 from pipeline.steps import nothing_to_evaluate, pipeline_config
 
@@ -222,12 +224,12 @@ def ingest_sites(
     start: dt.date,
     end: dt.date,
     resume: bool = True,
-    parallel: int = 2,
+    parallel: int | str | None = None,
     allow_shrink: bool = False,
 ) -> None:
     """Every site's ingest DAG over start..end (`dag.test()`, one run per site), `parallel` workers
-    each running its share of the sites in one process."""
-    workers = max(1, min(parallel, len(sites)))
+    (None: ingest.workers of config/pipeline.yml) each running its share of the sites in one process."""
+    workers = resolve_workers(parallel, len(sites))
     shares = [sites[i::workers] for i in range(workers)]
     flags = (["--resume"] if resume else []) + (["--allow-shrink"] if allow_shrink else [])
     progress = RunProgress(len(sites))
@@ -279,7 +281,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--end", type=dt.date.fromisoformat, default=default_end, help="last local day")
     parser.add_argument("--sites", default=None, help="comma-separated site ids (default: all)")
     parser.add_argument(
-        "--parallel", type=int, default=2, help="ingest workers, each with its own copy of the SQLite metadata DB"
+        "--parallel",
+        type=parse_workers,
+        default=None,
+        help="ingest workers (N or 'auto': one per CPU), each with its own copy of the SQLite metadata DB; "
+        "default: ingest.workers of config/pipeline.yml",
     )
     parser.add_argument(
         "--backfill",
