@@ -148,7 +148,7 @@ day = dt.date(2026, 1, 1)
 for i in range(rows):
     run, site = f"run-{writer}-{i}", f"site{writer}"
     store.start(run, site, "passages", "token_rest", day, day + dt.timedelta(days=i))
-    store.finish(run, site, "passages", day, day + dt.timedelta(days=i), LoadFigures(i, i, 0, 0, writer),
+    store.finish(run, site, "passages", day, day + dt.timedelta(days=i), LoadFigures(rows_fetched=i, rows_landed=i, retries=writer),
                  outcome="success", duration_s=0.01)
 print("ok")
 """
