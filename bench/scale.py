@@ -37,7 +37,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from bench.transform_data import LandedFigures, day_range, land_fast, scaled_registry
+from bench.transform_data import LandedFigures, day_range, land_simulated, scaled_registry
 from ingestion.landing import DATA_FILE
 from ingestion.paths import DataPaths, data_paths
 from ingestion.pii import Pseudonymizer
@@ -226,7 +226,7 @@ def land_sites(
         export_reference(paths.root, registry)
         figures = LandedFigures()
     else:
-        figures = land_fast(
+        figures = land_simulated(
             World(seed=SEED, registry=registry),
             registry,
             days,

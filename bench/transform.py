@@ -40,7 +40,7 @@ import duckdb
 
 from bench.report import Figure, median, run_child, save_figures
 from bench.scale import SEED, demo_pseudonymizer, materialize, registry_env, size
-from bench.transform_data import land_fast
+from bench.transform_data import land_simulated
 from ingestion.paths import DataPaths, data_paths
 from ingestion.reference import export_reference
 from ingestion.registry import PROJECT_ROOT
@@ -176,7 +176,9 @@ def measure(
     pseudonymizer = demo_pseudonymizer()
     day_runs = []
     for attempt in range(repeat):
-        land_fast(world, registry, [day], paths, run_id=f"bench-{size_name}-day-{attempt}", pseudonymizer=pseudonymizer)
+        land_simulated(
+            world, registry, [day], paths, run_id=f"bench-{size_name}-day-{attempt}", pseudonymizer=pseudonymizer
+        )
         day_runs.append(dbt_build(paths.root, [day.isoformat()], checkout=checkout))
     one_day = median(seconds for seconds, _ in day_runs)
     profile["one_day"] = dbt_profile(dbt_target)

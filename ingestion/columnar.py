@@ -12,7 +12,7 @@ other rows of the page land from the same arrays.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,13 +94,26 @@ class Page:
         self._fields: dict[str, list[Any]] = {}
         self._arrays: dict[str, pa.Array | None] = {}
 
+    @classmethod
+    def from_table(cls, table: pa.Table) -> Page:
+        """Records that are columns already (a generator's Arrow table): each field is its
+        column, and a row is read as a dict only where a rule needs one (RecordRows)."""
+        page = cls(RecordRows(table))  # type: ignore[arg-type]
+        page._arrays = {name: table.column(name).combine_chunks() for name in table.column_names}
+        return page
+
     def __len__(self) -> int:
         return len(self.records)
 
     def field(self, name: str) -> list[Any]:
         values = self._fields.get(name)
         if values is None:
-            values = self._fields[name] = [r.get(name) for r in self.records]
+            if isinstance(self.records, RecordRows):
+                arr = self._arrays.get(name)
+                values = arr.to_pylist() if arr is not None else [None] * len(self.records)
+            else:
+                values = [r.get(name) for r in self.records]
+            self._fields[name] = values
         return values
 
     def array(self, name: str) -> pa.Array | None:
@@ -108,6 +121,26 @@ class Page:
         if name not in self._arrays:
             self._arrays[name] = Column(self.field(name)).as_arrow()
         return self._arrays[name]
+
+
+class RecordRows(Sequence[dict[str, Any]]):
+    """The rows of an Arrow table as dicts, made one at a time when asked for (a quarantined
+    row's raw record, a rule that reads whole records)."""
+
+    def __init__(self, table: pa.Table) -> None:
+        self.table = table
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return self.table.slice(index.start or 0, (index.stop or len(self)) - (index.start or 0)).to_pylist()
+        return self.table.slice(index, 1).to_pylist()[0]
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for batch in self.table.to_batches(max_chunksize=4096):
+            yield from batch.to_pylist()
 
 
 def _field_values(rule: FieldRule, page: Page, fallback: Any) -> list[Any]:
