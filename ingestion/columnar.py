@@ -82,7 +82,7 @@ def _any(mask: pa.Array) -> bool:
 
 
 def _is_blank_text(arr: pa.Array) -> pa.Array:
-    """True where a string value is null, empty or whitespace only (`_blank` of the row path)."""
+    """True where a string value is null, empty or whitespace only."""
     return pc.fill_null(pc.equal(pc.utf8_trim_whitespace(arr), ""), True)
 
 
@@ -384,7 +384,7 @@ def pseudonym_column(
 def _pseudonyms_by_row(
     rule: PseudonymRule, sources: list[Column], key_for: Callable[[str, Any], str], n: int
 ) -> pa.Array:
-    """Sources of mixed types: the row path's rule, value by value."""
+    """Sources of mixed types: the rule value by value."""
     lists = [s.as_list() for s in sources]
     picked = [next((v for v in vs if not _blank(v)), None) for vs in zip(*lists, strict=True)]
     return pa.array([None if v is None else key_for(rule.entity, v) for v in picked], pa.string())
@@ -408,7 +408,7 @@ def record_ids(mapping: KindMapping, page: Page) -> pa.Array:
 
 
 def source_record_ids(ids: pa.Array, contract: KindContract, columns: dict[str, pa.Array]) -> pa.Array:
-    """Record ids, the natural key ("a|b") where the vendor sent none (as the row path does)."""
+    """Record ids, the natural key ("a|b") where the vendor sent none."""
     if not ids.null_count:
         return ids
     key = contract.natural_key
@@ -443,7 +443,7 @@ def constant(value: Any, arrow_type: pa.DataType, n: int) -> pa.Array:
 
 
 def latest_per_key(table: pa.Table, key: tuple[str, ...]) -> pa.Table:
-    """One row per natural key, the last one received, in arrival order (the row path's dedup)."""
+    """One row per natural key, the last one received, in arrival order."""
     n = table.num_rows
     if n < 2:
         return table

@@ -21,8 +21,9 @@ Public API (used by the connectors, the dbt developers' fixtures and the benchma
 
     PartitionBuilder(kind, site_id, days, *, source_shape, run_id, ..., outside="quarantine"|"skip")
         The same for several days at once: .add(record, raw=..., fallback_day=...) for a
-        canonical record, .add_records(records) for many, .add_raw_page(vendor_rows,
-        kind_mapping, listing_day) for a page in a vendor's shape, .reject(raw, reason, day),
+        canonical record, .add_records(records) for many, .add_table(table) for canonical
+        records that are an Arrow table, .add_raw_page(vendor_rows, kind_mapping, listing_day,
+        window) for a page in a vendor's shape, .reject(raw, reason, day),
         then .commit(days=None) writes the days. There is one path: a page becomes Arrow
         columns (ingestion.columnar) and each rule yields a per-row reason, so a bad row is
         quarantined with its reason and the rest of its page lands from the same arrays.
