@@ -1,17 +1,19 @@
 """Pull one (site, kind) over a range of local days into the landing zone, with audit.
 
     pull(site_id, kind, start, end, *, run_id=None, paths=None, registry=None, policy=None,
-         pseudonymizer=None, progress=None) -> PullOutcome
+         pseudonymizer=None, progress=None, state=None, allow_shrink=False) -> PullOutcome
 
 The range is inclusive local days (Asia/Shanghai). The connector also reads the
-`late_listing_days` after `end` (config/vendors/<shape>.yml), because a late event is
+`late_listing_days` after `end` (config/vendors/<vendor>.yml), because a late event is
 listed after its true day; each day's partition is then rebuilt whole from the source, so
 pulling a range again (or an overlapping one) replaces, never appends. Days are written as
 soon as every listing that can hold their rows has been read, so memory stays at a few days.
 Pages are fetched in a background thread (up to PREFETCH_PAGES ahead) while earlier ones are mapped.
 
-Failures raise FetchError naming site, kind and cause after the audit row is closed as
-`failed`; days already written stay valid (each is atomic and complete on its own). A run
+Every fetched row is accounted for (landed, deduplicated, quarantined or outside the landed
+days) and no day is replaced by less data (guard_days); see ingestion/README.md, "Every row
+accounted for". Failures raise FetchError naming site, kind and cause after the audit row is
+closed as `failed`; days already written stay valid (each is atomic and complete on its own). A run
 that succeeds tells its connector, and file drops move the files they landed out of the drop
 folder (ingestion/connectors/files.py: retention).
 """
@@ -275,8 +277,7 @@ def pull(
         missing = sorted(set(getattr(connector, "missing", [])) & set(days))
         builder.set_aside(missing)
         commit(builder.pending_days())
-        builder.check_accounts()
-        if not outcome.figures.balanced:
+        if not outcome.figures.balanced:  # every fetched row landed, deduplicated, quarantined or outside
             raise AccountingError(f"{outcome.figures}: fetched rows unaccounted for")
         outcome.not_delivered = sorted(missing + held_back)
         if missing:
