@@ -53,6 +53,17 @@ class UnitResult:
     cause: str | None = None
 
 
+@dataclass(frozen=True)
+class _Run:
+    """What every unit of one land_units call shares (sent to the workers with each unit)."""
+
+    start: dt.date
+    end: dt.date
+    run_id: str
+    paths: DataPaths
+    allow_shrink: bool = False
+
+
 def available_cpus() -> int:
     """CPUs this process may run on (a container's or taskset's share, not the host's)."""
     try:
@@ -107,15 +118,10 @@ def land_units(
 
     A failed unit does not stop the others (as in a serial run); its cause is in its result.
     `progress` and `on_result` are called in this process, whatever the number of workers."""
-    paths = paths or data_paths()
+    run = _Run(start, end, run_id, paths or data_paths(), allow_shrink)
     if workers <= 1:
         return [
-            _report(
-                on_result,
-                _pull_here(
-                    i, site_id, kind, start, end, run_id, paths, registry, pseudonymizer, state, progress, allow_shrink
-                ),
-            )
+            _report(on_result, _pull_here(i, site_id, kind, run, registry, pseudonymizer, state, progress))
             for i, (site_id, kind) in enumerate(pairs)
         ]
     context = multiprocessing.get_context("spawn")
@@ -125,11 +131,7 @@ def land_units(
         max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(messages,)
     ) as pool:
         pending: dict[Future[UnitResult], tuple[int, str, str]] = {
-            pool.submit(_pull_in_worker, i, site_id, kind, start, end, run_id, paths, allow_shrink): (
-                i,
-                site_id,
-                kind,
-            )
+            pool.submit(_pull_in_worker, i, site_id, kind, run): (i, site_id, kind)
             for i, (site_id, kind) in enumerate(pairs)
         }
         try:
@@ -171,15 +173,11 @@ def _pull_here(
     index: int,
     site_id: str,
     kind: str,
-    start: dt.date,
-    end: dt.date,
-    run_id: str,
-    paths: DataPaths,
+    run: _Run,
     registry: Registry | None,
     pseudonymizer: Pseudonymizer | None,
     state: StateStore | None,
     progress: UnitProgressFn | None,
-    allow_shrink: bool = False,
 ) -> UnitResult:
     """One unit in this process; a failure becomes the result's cause (FetchError is redacted)."""
     if progress:
@@ -193,15 +191,15 @@ def _pull_here(
         outcome = pull(
             site_id,
             kind,
-            start,
-            end,
-            run_id=run_id,
-            paths=paths,
+            run.start,
+            run.end,
+            run_id=run.run_id,
+            paths=run.paths,
             registry=registry,
             pseudonymizer=pseudonymizer,
             progress=report,
             state=state,
-            allow_shrink=allow_shrink,
+            allow_shrink=run.allow_shrink,
         )
     except FetchError as exc:
         return UnitResult(index, site_id, kind, cause=exc.cause)
@@ -220,38 +218,16 @@ def _init_worker(messages: Any) -> None:
     _worker.update(messages=messages, registry=load_registry(), pseudonymizer=Pseudonymizer())
 
 
-def _pull_in_worker(
-    index: int,
-    site_id: str,
-    kind: str,
-    start: dt.date,
-    end: dt.date,
-    run_id: str,
-    paths: DataPaths,
-    allow_shrink: bool = False,
-) -> UnitResult:
+def _pull_in_worker(index: int, site_id: str, kind: str, run: _Run) -> UnitResult:
     messages = _worker["messages"]
     state = _worker.get("state")
-    if state is None or state.path != paths.state_db:
-        state = _worker["state"] = StateStore(paths)
+    if state is None or state.path != run.paths.state_db:
+        state = _worker["state"] = StateStore(run.paths)
 
     def progress(i: int, done: int, total: int | None, rows: int) -> None:
         messages.put((i, done, total, rows))
 
     try:
-        return _pull_here(
-            index,
-            site_id,
-            kind,
-            start,
-            end,
-            run_id,
-            paths,
-            _worker["registry"],
-            _worker["pseudonymizer"],
-            state,
-            progress,
-            allow_shrink,
-        )
+        return _pull_here(index, site_id, kind, run, _worker["registry"], _worker["pseudonymizer"], state, progress)
     except Exception as exc:  # not a FetchError (pull wraps those): still this unit's failure, redacted
         return UnitResult(index, site_id, kind, cause=FetchError(site_id, kind, f"{type(exc).__name__}: {exc}").cause)
