@@ -94,17 +94,6 @@ class LandingResult:
     # days re-landed with fewer rows than they held, allowed by the run: "day: before -> after"
     shrunk: list[str] = field(default_factory=list)
 
-    def merge(self, other: LandingResult) -> None:
-        self.days.extend(d for d in other.days if d not in self.days)
-        self.rows_in += other.rows_in
-        self.rows_landed += other.rows_landed
-        self.rows_deduplicated += other.rows_deduplicated
-        self.rows_quarantined += other.rows_quarantined
-        self.rows_outside += other.rows_outside
-        self.quarantine_reasons.update(other.quarantine_reasons)
-        self.partitions.extend(other.partitions)
-        self.shrunk.extend(other.shrunk)
-
     @property
     def rows_accounted(self) -> int:
         """Rows with a known fate: landed, deduplicated, quarantined or outside the landed days."""
