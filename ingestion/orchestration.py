@@ -19,7 +19,7 @@ from ingestion.mapping import load_shape_mapping
 from ingestion.pull import pull
 from ingestion.registry import Registry, load_registry
 from ingestion.state import StateStore
-from ingestion.timeutil import LOCAL_TZ
+from ingestion.timeutil import LOCAL_TZ, local_days_of
 
 
 def landing_asset_uri(kind: str, site_id: str) -> str:
@@ -54,8 +54,7 @@ def interval_days(
     if data_interval_start is None or data_interval_end is None:
         yesterday = dt.datetime.now(LOCAL_TZ).date() - dt.timedelta(days=1)
         return yesterday, yesterday
-    first = data_interval_start.astimezone(LOCAL_TZ).date()
-    last = (data_interval_end.astimezone(LOCAL_TZ) - dt.timedelta(microseconds=1)).date()
+    first, last = local_days_of(data_interval_start, data_interval_end)
     return first, max(first, last)
 
 

@@ -45,7 +45,7 @@ from ingestion.paths import DataPaths, data_paths
 from ingestion.pii import Pseudonymizer
 from ingestion.registry import Registry, load_registry, read_yaml
 from ingestion.state import LoadFigures, StateStore
-from ingestion.timeutil import LOCAL_TZ, days_between
+from ingestion.timeutil import days_between, local_days_of
 
 ProgressFn = Callable[[int, int, int], None]  # (units done, units total, rows fetched so far)
 
@@ -156,13 +156,10 @@ def listing_window(unit: Unit, late_days: int) -> Window:
     """The local days a unit's rows may belong to: the days it lists, and the late-listing days
     before them (a late event is listed after its day, never before)."""
     if unit.start is not None and unit.end is not None:
-        first, last = unit.start.astimezone(LOCAL_TZ).date(), (unit.end.astimezone(LOCAL_TZ) - _TICK).date()
+        first, last = local_days_of(unit.start, unit.end)
     else:
         first, last = unit.covers or (unit.day, unit.day)
     return first - dt.timedelta(days=late_days), last
-
-
-_TICK = dt.timedelta(microseconds=1)
 
 
 def guard_days(builder: PartitionBuilder, days: list[dt.date], *, allow_shrink: bool = False) -> list[dt.date]:
@@ -170,8 +167,9 @@ def guard_days(builder: PartitionBuilder, days: list[dt.date], *, allow_shrink: 
     delivered nothing where the landing zone holds rows (not delivered: their partitions stay).
 
     A day whose rows were all rejected (from `min_rows_all_rejected` rows), or mostly (drift,
-    a wrong encoding or mapping, not a few bad rows), fails the run. So does a day that would keep under `min_share_of_landed_rows` of
-    the rows its partition holds, unless the run allows shrinking (then the audit says which).
+    a wrong encoding or mapping, not a few bad rows), fails the run. So does a day that would
+    keep under `min_share_of_landed_rows` of the rows its partition holds, unless the run
+    allows shrinking (then the audit says which).
     """
     guards = guard_settings()
     site_id, kind = builder.site_id, builder.kind

@@ -108,6 +108,11 @@ def local_day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
     return start, start + dt.timedelta(days=1)
 
 
+def local_days_of(start: dt.datetime, end: dt.datetime) -> tuple[dt.date, dt.date]:
+    """The first and last local day an aware, half-open interval [start, end) touches."""
+    return start.astimezone(LOCAL_TZ).date(), (end.astimezone(LOCAL_TZ) - dt.timedelta(microseconds=1)).date()
+
+
 def days_between(start: dt.date, end: dt.date) -> list[dt.date]:
     """Every local day from start to end, both included."""
     if end < start:
