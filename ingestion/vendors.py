@@ -152,6 +152,8 @@ def check_vendor(raw: Any, origin: str) -> None:
 def _check_pattern(pattern: Any, spec: ProtocolSpec, fail: Fail) -> None:
     if not isinstance(pattern, str) or not pattern:
         raise fail("file_pattern", "expected a glob pattern (text)")
+    if "/" in pattern or "\\" in pattern:
+        raise fail("file_pattern", "a pattern of file names in the drop folder, not a path")
     try:
         used = {field for _, field, _, _ in string.Formatter().parse(pattern) if field is not None}
     except ValueError as exc:

@@ -21,12 +21,15 @@ after they were last landed from. A re-delivered file of the same name wins over
 
 from __future__ import annotations
 
+import bisect
 import calendar
 import codecs
 import csv
 import datetime as dt
+import fnmatch
 import io
 import os
+import re
 import time
 import zipfile
 from collections.abc import Iterator
@@ -46,6 +49,7 @@ from ingestion.registry import CONFIG_DIR, PROJECT_ROOT, FileDrop, Site, read_ya
 from ingestion.timeutil import days_between
 
 LANDED_DIR = "_landed"
+_WILDCARD = re.compile(r"[*?\[]")  # where a glob pattern stops being literal
 PIPELINE_FILE = CONFIG_DIR / "pipeline.yml"
 DEFAULT_RETENTION_DAYS = 7
 # Fallbacks for the vendor settings `max_field_chars` / `max_record_chars` (characters after
@@ -127,6 +131,7 @@ class _FileConnector:
         # One line per file and finding (optional field absent, extra columns) for the load
         # audit; pull() reads it. Header names only, redacted like cell values.
         self.notes: list[str] = []
+        self._listing: tuple[list[str], dict[str, Path]] | None = None
 
     def fail(self, path: Path, cause: str) -> FetchError:
         return FetchError(self.site.site_id, self.kind, f"{path.name}: {cause}")
@@ -174,13 +179,31 @@ class _FileConnector:
         pass
 
     def _glob(self, pattern: str) -> list[Path]:
-        """The files of `pattern`, freshly dropped or kept from an earlier landing (the fresh one wins)."""
-        if not self.drop_dir.is_dir():
-            return []
-        kept = self.drop_dir / LANDED_DIR
-        found = {p.name: p for p in kept.glob(pattern)} if kept.is_dir() else {}
-        found.update({p.name: p for p in self.drop_dir.glob(pattern)})
-        return [found[name] for name in sorted(found)]
+        """The files of `pattern`, freshly dropped or kept from an earlier landing (the fresh one wins).
+
+        The folders are listed once per connector and a pattern is matched only against the
+        names that start with its literal prefix: an hourly feed asks for 24 patterns a day
+        of a folder holding thousands of files (a glob per pattern scanned them all)."""
+        names, paths = self._drop_listing()
+        prefix = _WILDCARD.split(pattern, maxsplit=1)[0]
+        found = []
+        for name in names[bisect.bisect_left(names, prefix) :]:
+            if not name.startswith(prefix):
+                break
+            if fnmatch.fnmatchcase(name, pattern):
+                found.append(paths[name])
+        return found
+
+    def _drop_listing(self) -> tuple[list[str], dict[str, Path]]:
+        """The drop folder's files and the kept ones of _landed/ (a fresh name wins), sorted by name."""
+        if self._listing is None:
+            paths: dict[str, Path] = {}
+            for folder in (self.drop_dir / LANDED_DIR, self.drop_dir):  # fresh last: it wins
+                if folder.is_dir():
+                    with os.scandir(folder) as entries:
+                        paths.update({e.name: Path(e.path) for e in entries if e.is_file()})
+            self._listing = (sorted(paths), paths)
+        return self._listing
 
     def _note_read(self, path: Path) -> Path:
         self.read_files.append(path)

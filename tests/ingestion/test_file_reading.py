@@ -400,3 +400,46 @@ def test_rest_replies_of_the_wrong_shape_fail_naming_endpoint_window_page_and_fi
     assert server.rewritten >= 1
     assert f"GET /api/v1/passages {WINDOW} page 2: {expected}" in message, message
     assert landed(paths, "passages", REST_SITE) == []
+
+
+# -- the drop folder ---------------------------------------------------------------------------
+
+
+def test_drop_files_are_found_as_a_glob_finds_them_with_fresh_drops_winning(env) -> None:
+    """An hourly feed asks for 24 patterns a day of one listing of the folder: the files a unit
+    reads are those `Path.glob` finds for each hour (kept copies under _landed/ included, a
+    fresh drop of the same name instead of its kept copy, a duplicate drop "(1)" as well)."""
+    from ingestion.connectors import make_connector
+    from ingestion.connectors.files import LANDED_DIR
+    from ingestion.registry import load_registry
+
+    sim, _, drops = env
+    registry = load_registry()
+    site = next(s for s in registry.sites if s.source("fire_alarms") and s.source("fire_alarms").shape == "alarm_jsonl")
+    files = drop(sim, drops, site.site_id, "fire_alarms")
+    folder = files[0].parent
+    kept = folder / LANDED_DIR
+    kept.mkdir()
+    for path in files[::2]:  # every other hour landed before, kept for a backfill
+        path.rename(kept / path.name)
+    shutil.copyfile(kept / files[0].name, folder / files[0].name)  # re-delivered: the fresh copy wins
+    shutil.copyfile(folder / files[1].name, folder / files[1].name.replace(".jsonl", "(1).jsonl"))
+    (folder / (files[1].name + ".part")).write_text("", encoding="utf-8")  # not the pattern
+    mapping = load_shape_mapping(site.source("fire_alarms").vendor_name)
+    connector = make_connector(site, "fire_alarms", mapping)
+    pattern = str(mapping.settings["file_pattern"])
+
+    def globbed(day: dt.date) -> list[Path]:
+        found: dict[str, Path] = {}
+        for hour in range(24):
+            name = pattern.format(kind="fire_alarms", yyyymmddhh=f"{day:%Y%m%d}{hour:02d}")
+            hour_files = {p.name: p for p in kept.glob(name)} | {p.name: p for p in folder.glob(name)}
+            found.update(dict(sorted(hour_files.items())))
+        return list(found.values())
+
+    units = connector.units(DAY, DAY + dt.timedelta(days=1))
+    assert [u.day for u in units] == [DAY, DAY + dt.timedelta(days=1)]
+    for unit in units:
+        assert list(unit.files) == globbed(unit.day)
+    assert folder / files[0].name in units[0].files and kept / files[0].name not in units[0].files
+    assert any("(1)" in p.name for p in units[0].files)
