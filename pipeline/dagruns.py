@@ -11,20 +11,26 @@ database, AIRFLOW__CORE__DAGS_FOLDER=dags/, see pipeline.demo.demo_environment);
 vendors' URLs and credentials too. Prints a `PROGRESS {json}` line as each DAG run ends (the
 demo shows them while it works) and one JSON summary line last; exits 1 on a failed run.
 
-    python -m pipeline.dagruns --start 2026-03-01 --end 2026-03-31 [--sites a,b] [--resume]
-        [--no-evaluate | --evaluate-only] [--retries 0]
+    python -m pipeline.dagruns --start 2026-03-01 --end 2026-03-31 [--sites a,b | --sites-queue FILE]
+        [--resume] [--no-evaluate | --evaluate-only] [--retries 0]
+
+With `--sites-queue`, several such processes share one list of sites: each takes the next
+site from the file as it finishes one (see claim_next), so no process is left with the big
+sites while another idles.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import fcntl
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from ingestion.registry import PROJECT_ROOT, load_registry
@@ -100,10 +106,29 @@ def evaluate(retries: int | None = None) -> DagRunResult:
     return run_dag(EVALUATE_DAG, retries=retries)
 
 
+def claim_next(queue_file: Path) -> str | None:
+    """The next site id of a queue file shared by worker processes (one id per line, taken
+    from the top under an exclusive lock); None when it is empty."""
+    with open(queue_file, "r+", encoding="utf-8") as queue:
+        fcntl.flock(queue, fcntl.LOCK_EX)  # released when the file closes
+        sites = queue.read().split()
+        if not sites:
+            return None
+        queue.seek(0)
+        queue.truncate()
+        queue.write("\n".join(sites[1:]))
+        return sites[0]
+
+
+def queued_sites(queue_file: Path) -> Iterable[str]:
+    """The sites this process claims from a shared queue file, one at a time."""
+    return iter(lambda: claim_next(queue_file), None)
+
+
 def run_range(
     start: dt.date,
     end: dt.date,
-    sites: list[str] | None = None,
+    sites: Iterable[str] | None = None,
     resume: bool = False,
     ingest: bool = True,
     evaluation: bool = True,
@@ -140,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", type=dt.date.fromisoformat, help="first local day")
     parser.add_argument("--end", type=dt.date.fromisoformat, help="last local day")
     parser.add_argument("--sites", default=None, help="comma-separated site ids (default: all)")
+    parser.add_argument(
+        "--sites-queue", type=Path, default=None, help="take sites one by one from this file, shared with other runs"
+    )
     parser.add_argument("--resume", action="store_true", help="start each kind after its watermark")
     parser.add_argument(
         "--allow-shrink", action="store_true", help="let a day be replaced by fewer rows than it holds (audited)"
@@ -153,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     results = run_range(
         args.start,
         args.end,
-        sites=args.sites.split(",") if args.sites else None,
+        sites=queued_sites(args.sites_queue) if args.sites_queue else args.sites.split(",") if args.sites else None,
         resume=args.resume,
         ingest=not args.evaluate_only,
         evaluation=not args.no_evaluate,

@@ -228,9 +228,13 @@ def ingest_sites(
     allow_shrink: bool = False,
 ) -> None:
     """Every site's ingest DAG over start..end (`dag.test()`, one run per site), `parallel` workers
-    (None: ingest.workers of config/pipeline.yml) each running its share of the sites in one process."""
+    (None: ingest.workers of config/pipeline.yml), each one process taking the next site from a
+    shared queue as it finishes one, the sites with most residents first (the most data: those
+    started last would otherwise keep one worker busy while the other idles)."""
     workers = resolve_workers(parallel, len(sites))
-    shares = [sites[i::workers] for i in range(workers)]
+    residents = {site.site_id: site.residents for site in load_registry().sites}
+    queue = Path(env["AIRFLOW_HOME"]) / "ingest-queue.txt"
+    queue.write_text("\n".join(sorted(sites, key=lambda s: -residents.get(s, 0))), encoding="utf-8")
     flags = (["--resume"] if resume else []) + (["--allow-shrink"] if allow_shrink else [])
     progress = RunProgress(len(sites))
     console.print(f"  ingesting {len(sites)} sites, {start} .. {end}, in {workers} workers")
@@ -238,8 +242,8 @@ def ingest_sites(
     def work(i: int) -> None:
         worker_env = worker_environment(env, i) if workers > 1 else env
         command = [sys.executable, "-m", "pipeline.dagruns", "--no-evaluate", *flags,
-                   "--start", start.isoformat(), "--end", end.isoformat(), "--sites", ",".join(shares[i])]  # fmt: skip
-        run(command, worker_env, f"ingest {', '.join(shares[i])}", progress)
+                   "--start", start.isoformat(), "--end", end.isoformat(), "--sites-queue", str(queue)]  # fmt: skip
+        run(command, worker_env, f"ingest worker {i + 1} of {workers}", progress)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(work, range(workers)))

@@ -3,7 +3,8 @@ the SQLite metadata DB (pipeline.demo.worker_environment), against the simulator
 
 Two `airflow dags test` processes on one SQLite file collide while they sync the DAGs
 (IntegrityError); this runs the demo's own ingest step with two workers and checks that
-both runs succeed, each in its own metadata copy, and that both sites landed."""
+both runs succeed, each in its worker's metadata copy, each site run once (the workers take
+sites from a shared queue), and that both sites landed."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 from ingestion.paths import DataPaths
@@ -49,9 +51,12 @@ def test_two_dag_test_workers_do_not_race_on_the_metadata_db(airflow_home: Path,
     ingest_sites(env, SITES, FIRST, LAST, resume=False, parallel=2)  # SystemExit if a worker failed
 
     assert dag_runs(home / "airflow.db") == template  # the shared copy is only the template
-    for worker, site in enumerate(SITES):
-        runs = dag_runs(home / "workers" / str(worker) / "airflow.db")
-        assert runs == sorted([*template, (f"ingest_{site}", "success")])
+    ran: Counter[tuple[str, str]] = Counter()  # each worker's runs beyond the template: the sites it took
+    for worker in range(2):
+        runs = Counter(dag_runs(home / "workers" / str(worker) / "airflow.db"))
+        assert runs >= Counter(template)
+        ran += runs - Counter(template)
+    assert ran == Counter((f"ingest_{site}", "success") for site in SITES)  # each site once, in one worker
     audit = StateStore(DataPaths(data_dir)).audit()
     expected = {(site, kind) for site in SITES for kind in load_registry().site(site).sources}
     assert {(r["site_id"], r["kind"]) for r in audit} == expected
