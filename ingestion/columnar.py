@@ -40,11 +40,12 @@ def note(reasons: Reasons, row: int, reason: str) -> None:
         reasons[row] = reason
 
 
-def each(convert: Callable[[Any], Any], values: list[Any], reasons: Reasons) -> list[Any]:
-    """`convert` value by value; a value it refuses (RowError) is None with its row's reason."""
+def each(convert: Callable[[Any], Any], values: list[Any], reasons: Reasons, offset: int = 0) -> list[Any]:
+    """`convert` value by value; a value it refuses (RowError) is None with its row's reason
+    (`values` are the page's rows from `offset` on)."""
     out: list[Any] = []
     append = out.append
-    for i, value in enumerate(values):
+    for i, value in enumerate(values, start=offset):
         try:
             append(convert(value))
         except RowError as exc:
@@ -322,26 +323,48 @@ _VECTORIZED: dict[str, Callable[[ColumnSpec, pa.Array], pa.Array | None]] = {
 }
 
 
+# A column Arrow cannot vouch for as a whole is tried again in chunks of this many rows: a
+# few odd values in a batch (a vendor's malformed rows) leave the other chunks to Arrow.
+CHUNK_ROWS = 512
+
+
 def typed(spec: ColumnSpec, arrow_type: pa.DataType, column: Column | None, n: int, reasons: Reasons) -> pa.Array:
-    """A canonical column in the contract's type, checked in bulk; when Arrow cannot vouch for
-    it, value by value with the contract's converter (a refused value: null and its reason)."""
+    """A canonical column in the contract's type, checked in bulk; where Arrow cannot vouch
+    for a chunk of it, value by value with the contract's converter (a refused value: null and
+    its reason)."""
     if column is None:
         if not spec.nullable:
             each(spec.converter, [None] * n, reasons)
         return pa.nulls(n, arrow_type)
-    arr = column.as_arrow()
-    out = None
-    if arr is not None:
-        if pa.types.is_null(arr.type):
-            out = pa.nulls(n, arrow_type)
-        else:
-            try:
-                out = _VECTORIZED[spec.type](spec, arr)
-            except _ARROW_ERRORS:
-                out = None
-    if out is not None and _checked(spec, out):
-        return out
-    return pa.array(each(spec.converter, column.as_list(), reasons), arrow_type, from_pandas=False)
+    whole = _vectorized(spec, arrow_type, column.as_arrow(), n)
+    if whole is not None:
+        return whole
+    values = column.as_list()
+    parts = []
+    for lo in range(0, n, CHUNK_ROWS):
+        chunk = values[lo : lo + CHUNK_ROWS]
+        part = _vectorized(spec, arrow_type, Column(chunk).as_arrow(), len(chunk)) if n > CHUNK_ROWS else None
+        if part is None:
+            part = pa.array(each(spec.converter, chunk, reasons, offset=lo), arrow_type, from_pandas=False)
+        parts.append(part)
+    return pa.concat_arrays(parts) if len(parts) > 1 else parts[0]
+
+
+def _vectorized(spec: ColumnSpec, arrow_type: pa.DataType, arr: pa.Array | None, n: int) -> pa.Array | None:
+    """The column in the contract's type by Arrow compute, checked; None where Arrow cannot
+    vouch for every value (mixed types, a value its kernels refuse, a failed check)."""
+    if arr is None:
+        return None
+    if pa.types.is_null(arr.type):
+        out = pa.nulls(n, arrow_type)
+    else:
+        try:
+            out = _VECTORIZED[spec.type](spec, arr)
+        except _ARROW_ERRORS:
+            return None
+    if out is None or not _checked(spec, out):
+        return None
+    return out if out.type == arrow_type else out.cast(arrow_type)
 
 
 def _checked(spec: ColumnSpec, arr: pa.Array) -> bool:

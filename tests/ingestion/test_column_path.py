@@ -107,3 +107,39 @@ def test_a_bad_row_costs_only_itself(simulator, monkeypatch, tmp_path, site_id, 
     assert quarantine.num_rows == 1
     assert quarantine.column("reason")[0].as_py().startswith(reason)
     assert shape_field in quarantine.column("raw_record")[0].as_py()
+
+
+def test_odd_values_send_only_their_chunk_to_the_converters() -> None:
+    """A batch with a few odd values (a word for a time, a number among texts) lands exactly
+    as the contract's converter gives every value, reasons on the right rows, while Arrow
+    still types the chunks without one: only those chunks go value by value."""
+    from ingestion import columnar
+    from ingestion.contract import ColumnSpec, RowError
+
+    spec = ColumnSpec("event_time", "timestamp", nullable=False, values=None, range=None, pii_pseudonym=False)
+    start = dt.datetime(2026, 1, 7, 8)
+    values: list = [
+        f"{start + dt.timedelta(seconds=i):%Y-%m-%dT%H:%M:%S}+08:00" for i in range(5 * columnar.CHUNK_ROWS)
+    ]
+    values[700] = "soon"  # chunk 1
+    values[3 * columnar.CHUNK_ROWS + 9] = 1767744000000  # chunk 3: epoch ms, text and numbers mixed
+    expected, expected_reasons = [], []
+    for value in values:
+        try:
+            expected.append(spec.converter(value))
+            expected_reasons.append(None)
+        except RowError as exc:
+            expected.append(None)
+            expected_reasons.append(str(exc))
+    calls = []
+    converter = spec.converter
+    spec.__dict__["converter"] = lambda value: calls.append(value) or converter(value)  # count the slow path
+    reasons: columnar.Reasons = [None] * len(values)
+
+    arr = columnar.typed(spec, columnar.pa.timestamp("us"), columnar.Column(values), len(values), reasons)
+
+    assert arr.to_pylist() == expected
+    assert reasons == expected_reasons
+    assert [i for i, r in enumerate(reasons) if r] == [700]
+    assert arr[3 * columnar.CHUNK_ROWS + 9].as_py() == dt.datetime(2026, 1, 7, 8)  # 2026-01-07T00:00Z, local
+    assert len(calls) == 2 * columnar.CHUNK_ROWS  # the two chunks with an odd value, not the batch
