@@ -4,7 +4,8 @@
     .venv/bin/python -m bench.ingest --quick                           # 2 days, 1 round, no peer
     .venv/bin/python -m bench.ingest --compare-rev <git rev>           # also time that commit's ingestion
 
-Starts the simulator on a free loopback port, then measures, each in its own child process
+Starts the simulator on a free loopback port, serving the demo's faults (malformed rows and
+late events, `--faults none` for a clean world), then measures, each in its own child process
 (peak RSS from wait4), for the ISC-style endpoint (--isc-site, default vanke_meili) and the
 token REST endpoint (--rest-site, default lt_xincun):
 
@@ -49,6 +50,7 @@ if str(PROJECT_ROOT) not in sys.path:
 from bench.report import Figure, median, run_child, save_figures  # noqa: E402
 
 KIND = "passages"
+DEMO_FAULTS = "simulator/faults/demo.yml"  # what `make demo` serves: malformed rows and late events
 QUICK_DAYS = 2
 FLOOR_TARGET = 1.5
 PEER_TARGET = 10.0
@@ -243,10 +245,13 @@ def demo_env() -> dict[str, str]:
     return demo_values()
 
 
-def start_simulator(env: dict[str, str], first: dt.date, last: dt.date) -> tuple[subprocess.Popen, str]:
+def start_simulator(
+    env: dict[str, str], first: dt.date, last: dt.date, faults: str | None = DEMO_FAULTS
+) -> tuple[subprocess.Popen, str]:
     # a cache for both sites' months (the default 1M rows would evict pages between the floor
     # and ingest runs, and a "warm" floor would regenerate them)
     argv = [sys.executable, "-m", "simulator", "serve", "--seed", "7", "--port", "0", "--cache-rows", "4000000"]
+    argv += ["--faults", faults] if faults else []
     proc = subprocess.Popen(
         [*argv, "--start", str(first), "--end", str(last)],
         cwd=PROJECT_ROOT,
@@ -340,6 +345,11 @@ def main() -> int:
     parser.add_argument("--peer", action="store_true", help="run the dlt peer with --quick too (slow)")
     parser.add_argument("--peer-days", type=int, default=3, help="days the dlt peer loads (default 3; it is slow)")
     parser.add_argument("--compare-rev", help="also time the ingestion package of this git revision (before/after)")
+    parser.add_argument(
+        "--faults",
+        default=DEMO_FAULTS,
+        help=f"the simulator's fault file (default {DEMO_FAULTS}; 'none': a clean world)",
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -366,7 +376,8 @@ def main() -> int:
         workdir = Path(tmp)
         env = {**os.environ, **demo_env(), "RUNTIME__DLTHUB_TELEMETRY": "false", "DLT_DATA_DIR": str(workdir / "dlt")}
         # the world spans one more day: ingestion reads the late-listing day after the range
-        server, url = start_simulator(env, first, last + dt.timedelta(days=1))
+        faults = None if args.faults == "none" else args.faults
+        server, url = start_simulator(env, first, last + dt.timedelta(days=1), faults)
         env.update({"SMARTCOMM_ISC_URL": url, "SMARTCOMM_REST_URL": url})
         runner = Runner(env, first, last, workdir)
         apis = {"isc": args.isc_site, "rest": args.rest_site}
@@ -391,6 +402,7 @@ def main() -> int:
         figures = figures_of(runner, apis, size, args.compare_rev)
     extra = {
         "sites": apis,
+        "faults": args.faults,
         "first_day": str(first),
         "last_day": str(last),
         "load_average_1min": os.getloadavg()[0],
