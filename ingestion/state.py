@@ -8,6 +8,8 @@ finish at once, so every call opens the file briefly and retries while another h
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import os
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -70,6 +72,8 @@ def open_state_db(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDB
     """Open a small state DuckDB file briefly, retrying while another process holds its lock.
     The file and its WAL are private to the service user (they hold the audit and alerts)."""
     make_private_dir(path.parent)
+    if not read_only and not path.exists():
+        _create_whole(path)
     deadline = time.monotonic() + LOCK_WAIT_S
     delay = 0.05
     while True:
@@ -89,6 +93,25 @@ def open_state_db(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDB
         yield con
     finally:
         con.close()
+
+
+def _create_whole(path: Path) -> None:
+    """Create an empty state file under a lock on its folder and move it into place whole.
+
+    DuckDB writes a new file's header after creating it, so a second process opening the
+    path in between reads a file that "is not a valid DuckDB database" (seen in CI with 4
+    writers). Here a process either finds no file and waits for the folder lock, or finds a
+    complete one."""
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX)  # released when the descriptor closes
+        if path.exists():
+            return
+        new = path.with_name(f".{path.name}.{os.getpid()}.new")
+        duckdb.connect(str(new)).close()
+        os.replace(private_file(new), path)
+    finally:
+        os.close(folder)
 
 
 @dataclass(frozen=True)

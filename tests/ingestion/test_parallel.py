@@ -154,6 +154,45 @@ print("ok")
 """
 
 
+_OPENER = r"""
+import sys, time
+from pathlib import Path
+from ingestion.state import open_state_db
+folder, files, go, gap = Path(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+for n in range(files):  # every opener reaches file n at the same instant
+    start = go + n * gap
+    time.sleep(max(0.0, start - time.time() - 0.01))
+    while time.time() < start:
+        pass
+    with open_state_db(folder / f"state-{n}.duckdb") as con:
+        con.execute("create table if not exists opened (n integer)")
+print("ok")
+"""
+
+
+def test_a_state_file_created_by_several_processes_at_once_is_whole_for_each(tmp_path):
+    """DuckDB writes a new file's header after creating it; an opener in between used to read
+    'not a valid DuckDB database file' (CI, 4 audit writers). 6 openers race on 20 new files."""
+    openers, files, gap = 6, 20, 0.3
+    go = time.time() + 3
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _OPENER, str(tmp_path), str(files), str(go), str(gap)],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(openers)
+    ]
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0 and out.strip() == "ok", err[-3000:]
+    assert sorted(f.name for f in tmp_path.iterdir()) == sorted(f"state-{n}.duckdb" for n in range(files))
+
+
 @pytest.mark.parametrize("writers", [2, 4])
 def test_state_db_takes_audit_rows_from_several_processes_at_once(tmp_path, writers):
     rows = 25
