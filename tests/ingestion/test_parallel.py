@@ -170,26 +170,31 @@ print("ok")
 """
 
 
-def test_a_state_file_created_by_several_processes_at_once_is_whole_for_each(tmp_path):
-    """DuckDB writes a new file's header after creating it; an opener in between used to read
-    'not a valid DuckDB database file' (CI, 4 audit writers). 6 openers race on 20 new files."""
-    openers, files, gap = 6, 20, 0.3
-    go = time.time() + 3
+def _run_at_once(script: str, argvs: list[list[str]]) -> None:
+    """One Python process per argument list, started together; each must print "ok"."""
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", _OPENER, str(tmp_path), str(files), str(go), str(gap)],
+            [sys.executable, "-c", script, *argv],
             cwd=PROJECT_ROOT,
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for _ in range(openers)
+        for argv in argvs
     ]
-    for p in procs:
-        out, err = p.communicate(timeout=300)
+    outputs = [p.communicate(timeout=300) for p in procs]
+    for p, (out, err) in zip(procs, outputs, strict=True):
         assert p.returncode == 0 and out.strip() == "ok", err[-3000:]
+
+
+def test_a_state_file_created_by_several_processes_at_once_is_whole_for_each(tmp_path):
+    """DuckDB writes a new file's header after creating it; an opener in between used to read
+    'not a valid DuckDB database file' (CI, 4 audit writers). 6 openers race on 20 new files."""
+    openers, files, gap = 6, 20, 0.3
+    go = time.time() + 3
+    _run_at_once(_OPENER, [[str(tmp_path), str(files), str(go), str(gap)]] * openers)
     assert sorted(f.name for f in tmp_path.iterdir()) == sorted(f"state-{n}.duckdb" for n in range(files))
 
 
@@ -197,21 +202,7 @@ def test_a_state_file_created_by_several_processes_at_once_is_whole_for_each(tmp
 def test_state_db_takes_audit_rows_from_several_processes_at_once(tmp_path, writers):
     rows = 25
     go = time.time() + 3  # the interpreters and duckdb import first
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", _WRITER, str(tmp_path / "data"), str(w), str(rows), str(go)],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for w in range(writers)
-    ]
-    outputs = [p.communicate(timeout=300) for p in procs]
-    for p, (out, err) in zip(procs, outputs, strict=True):
-        assert p.returncode == 0 and out.strip() == "ok", err[-3000:]
+    _run_at_once(_WRITER, [[str(tmp_path / "data"), str(w), str(rows), str(go)] for w in range(writers)])
     paths = DataPaths(tmp_path / "data")
     audit = StateStore(paths).audit()
     assert len(audit) == writers * rows
