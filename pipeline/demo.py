@@ -99,11 +99,13 @@ def demo_environment(data_dir: Path, window_end: dt.date | None = None) -> dict[
 
 
 @contextmanager
-def running_simulator(env: dict[str, str], start: dt.date, end: dt.date, log_path: Path):
+def running_simulator(
+    env: dict[str, str], start: dt.date, end: dt.date, log_path: Path, seed: int = DEMO_SEED
+):
     """The vendor simulator on a free loopback port, with the demo's realistic faults."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     command = [
-        sys.executable, "-m", "simulator", "serve", "--seed", str(DEMO_SEED), "--port", "0", "--quiet",
+        sys.executable, "-m", "simulator", "serve", "--seed", str(seed), "--port", "0", "--quiet",
         "--faults", "simulator/faults/demo.yml", "--drop-dir", env["SMARTCOMM_DROP_DIR"],
         "--start", (start - dt.timedelta(days=LEAD_DAYS)).isoformat(), "--end", (end + dt.timedelta(days=1)).isoformat(),
     ]  # fmt: skip
@@ -129,19 +131,19 @@ def running_simulator(env: dict[str, str], start: dt.date, end: dt.date, log_pat
                 process.kill()
 
 
-def drop_files(env: dict[str, str], start: dt.date, end: dt.date) -> None:
+def drop_files(env: dict[str, str], start: dt.date, end: dt.date, seed: int = DEMO_SEED) -> None:
     """The vendors' file drops for the window; skipped when this window was dropped already
     (the files are a pure function of the seed and the day, and re-runs must be fast) and the
     landed files are still kept (drops.retention_days of config/pipeline.yml: afterwards
     ingestion has deleted them, and a backfill needs them dropped again)."""
     first, last = start - dt.timedelta(days=LEAD_DAYS), end + dt.timedelta(days=1)
-    stamp = Path(env["SMARTCOMM_DROP_DIR"]) / f".dropped-seed{DEMO_SEED}-{first}-{last}"
+    stamp = Path(env["SMARTCOMM_DROP_DIR"]) / f".dropped-seed{seed}-{first}-{last}"
     kept_s = drop_retention_days() * 86400
     if stamp.exists() and time.time() - stamp.stat().st_mtime < kept_s:
         console.print(f"[green]✓[/green] vendor file drops already in place ({stamp.parent})")
         return
     run(
-        [sys.executable, "-m", "simulator", "drop-files", "--seed", str(DEMO_SEED),
+        [sys.executable, "-m", "simulator", "drop-files", "--seed", str(seed),
          "--faults", "simulator/faults/demo.yml", "--drop-dir", env["SMARTCOMM_DROP_DIR"],
          "--start", first.isoformat(), "--end", last.isoformat()],
         env, "vendor file drops (gov exports, spreadsheets, alarm files)",
@@ -285,6 +287,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--end", type=dt.date.fromisoformat, default=default_end, help="last local day")
     parser.add_argument("--sites", default=None, help="comma-separated site ids (default: all)")
     parser.add_argument(
+        "--seed", type=int, default=DEMO_SEED, help=f"the simulated world (default {DEMO_SEED}; the warning evaluation uses others)"
+    )
+    parser.add_argument(
         "--parallel",
         type=parse_workers,
         default=None,
@@ -317,10 +322,10 @@ def main(argv: list[str] | None = None) -> int:
     if not pending:
         console.print(f"[green]✓[/green] every site landed through {args.end}: nothing to ingest")
     else:
-        with running_simulator(env, args.start, args.end, paths.root / "logs" / "simulator.log") as url:
+        with running_simulator(env, args.start, args.end, paths.root / "logs" / "simulator.log", args.seed) as url:
             env.update(SMARTCOMM_ISC_URL=url, SMARTCOMM_REST_URL=url)
             console.print(f"[green]✓[/green] simulator on {url}")
-            drop_files(env, args.start, args.end)
+            drop_files(env, args.start, args.end, args.seed)
             ingest_sites(
                 env,
                 pending,
