@@ -1,11 +1,8 @@
 {#- Helpers of the early-warning models (models/warnings/). -#}
 
-{#- A value for the explanation text: a share as a whole percent, a count with at most one decimal. -#}
-{% macro warning_value(column, noise_column) -%}
-  case
-    when {{ noise_column }} = 'share' then cast(cast(round(100 * {{ column }}, 0) as integer) as {{ dbt.type_string() }}) || '%'
-    else cast(round({{ column }}, 1) as {{ dbt.type_string() }})
-  end
+{#- A count for the explanation text, with at most one decimal. -#}
+{% macro warning_value(column) -%}
+  cast(round({{ column }}, 1) as {{ dbt.type_string() }})
 {%- endmacro %}
 
 
@@ -15,13 +12,56 @@
 {%- endmacro %}
 
 
-{#- Noise scale of a baseline: the MAD scaled to a standard deviation, but never below the
-    detector's floor (Poisson: sqrt of the expected count; share: a fixed floor). -#}
-{% macro warning_sigma(mad, expected, noise, sigma_floor) -%}
-  greatest(
-    1.4826 * {{ mad }},
-    case when {{ noise }} = 'poisson' then sqrt(greatest({{ expected }}, {{ sigma_floor }})) else {{ sigma_floor }} end
-  )
+{#- How far in the tail of a quasi-Poisson count the observed value lies, as a standard normal
+    z: the chance of `observed` or more ('high'; or less, 'low') when `expected` is the mean and
+    the variance is `dispersion` x the mean is about Phi(-z). Wilson-Hilferty's cube-root
+    approximation of the Poisson tail (P(X >= x) = P(chi2 with 2x df <= 2 mean)), on the counts
+    divided by the dispersion; 0 on the other side of the expected. -#}
+{% macro count_tail_z(observed, expected, dispersion, direction) -%}
+  case
+    when {{ direction }} = 'high' and {{ observed }} > {{ expected }} then
+      3 * sqrt({{ observed }} / {{ dispersion }})
+        * (1 - {{ dispersion }} / (9 * {{ observed }}) - power({{ expected }} / {{ observed }}, 1.0 / 3))
+    when {{ direction }} = 'low' and {{ observed }} < {{ expected }} then
+      3 * sqrt({{ observed }} / {{ dispersion }} + 1)
+        * (power(({{ expected }} / {{ dispersion }}) / ({{ observed }} / {{ dispersion }} + 1), 1.0 / 3)
+           - 1 + 1 / (9 * ({{ observed }} / {{ dispersion }} + 1)))
+    else 0
+  end
+{%- endmacro %}
+
+
+{#- The count at which count_tail_z reaches `z` (the inverse of its Wilson-Hilferty line), for
+    the threshold line of the observed-vs-expected chart. -#}
+{% macro count_threshold(expected, dispersion, z, direction) -%}
+  case
+    when {{ direction }} = 'high' then
+      {{ dispersion }} * ({{ expected }} / {{ dispersion }})
+        * power(1 - {{ dispersion }} / (9 * {{ expected }}) + {{ z }} / (3 * sqrt({{ expected }} / {{ dispersion }})), 3)
+    else greatest(
+      {{ dispersion }} * ({{ expected }} / {{ dispersion }})
+        * power(greatest(1 - {{ dispersion }} / (9 * {{ expected }}) - {{ z }} / (3 * sqrt({{ expected }} / {{ dispersion }})), 0), 3)
+        - {{ dispersion }},
+      0)
+  end
+{%- endmacro %}
+
+
+{#- The standard normal z whose upper tail is `p` (0 < p < 0.5): Abramowitz & Stegun 26.2.23,
+    error below 4.5e-4. -#}
+{% macro normal_upper_quantile(p) -%}
+  (sqrt(-2 * ln({{ p }}))
+    - (2.515517 + 0.802853 * sqrt(-2 * ln({{ p }})) + 0.010328 * (-2 * ln({{ p }})))
+      / (1 + 1.432788 * sqrt(-2 * ln({{ p }})) + 0.189269 * (-2 * ln({{ p }}))
+         + 0.001308 * power(sqrt(-2 * ln({{ p }})), 3)))
+{%- endmacro %}
+
+
+{#- log10 of the standard normal upper tail Phi(-z), z >= 0, without underflow for large z:
+    Boerjesson & Sundberg's approximation phi(z) / (0.226 + 0.64 z + 0.33 sqrt(z^2 + 3)),
+    within about 1 %. -#}
+{% macro normal_upper_tail_log10(z) -%}
+  ((-0.5 * {{ z }} * {{ z }} - 0.918939 - ln(0.226 + 0.64 * {{ z }} + 0.33 * sqrt({{ z }} * {{ z }} + 3))) / ln(10))
 {%- endmacro %}
 
 

@@ -70,6 +70,20 @@ history as (
 
 {{ median_and_mad('history', ['site_id', 'measure', 'day']) }},
 
+-- noise: the MAD scaled to a standard deviation, never below the Poisson sqrt(forecast)
+intervals as (
+    select
+        medians.site_id,
+        medians.measure,
+        medians.day,
+        medians.expected,
+        medians.baseline_weeks,
+        greatest(1.4826 * deviations.mad, sqrt(medians.expected)) as sigma
+    from medians
+    inner join deviations
+        on medians.site_id = deviations.site_id and medians.measure = deviations.measure and medians.day = deviations.day
+),
+
 sites as (
     select site_id, name_zh, street_id, street_name_zh from {{ ref('dim_site') }}
 ),
@@ -86,18 +100,13 @@ final as (
         targets.is_forecast,
         case when targets.is_forecast then '预测' else '实际' end as row_type_zh,
         targets.actual,
-        medians.expected as forecast,
-        greatest(
-            medians.expected - {{ var('forecast_interval_z') }} * {{ warning_sigma('deviations.mad', 'medians.expected', "'poisson'", 0) }}, 0
-        ) as forecast_lower,
-        medians.expected + {{ var('forecast_interval_z') }} * {{ warning_sigma('deviations.mad', 'medians.expected', "'poisson'", 0) }}
-            as forecast_upper,
-        cast(coalesce(medians.baseline_weeks, 0) as bigint) as baseline_weeks
+        intervals.expected as forecast,
+        greatest(intervals.expected - {{ var('forecast_interval_z') }} * intervals.sigma, 0) as forecast_lower,
+        intervals.expected + {{ var('forecast_interval_z') }} * intervals.sigma as forecast_upper,
+        cast(coalesce(intervals.baseline_weeks, 0) as bigint) as baseline_weeks
     from targets
-    left join medians
-        on targets.site_id = medians.site_id and targets.measure = medians.measure and targets.day = medians.day
-    left join deviations
-        on targets.site_id = deviations.site_id and targets.measure = deviations.measure and targets.day = deviations.day
+    left join intervals
+        on targets.site_id = intervals.site_id and targets.measure = intervals.measure and targets.day = intervals.day
     left join sites on targets.site_id = sites.site_id
 )
 

@@ -1,40 +1,10 @@
--- Series units that a detector finds abnormal, with their score: how many noise units the
--- observed value is from the expected one (robust z; noise = max(1.4826 MAD, floor)).
+-- Series units a detector finds abnormal: beyond the count model's threshold (int_warning_scores)
+-- and far enough from the expected in plain terms (ratio, min_delta, min_expected), so a
+-- statistically rare but tiny change in a busy series does not warn.
 {{ config(materialized='table') }}
 
-with baselines as (
-    select * from {{ ref('int_warning_baselines') }}
-    where baseline_weeks >= {{ var('warning_min_baseline_weeks') }}
-),
-
-detectors as (
-    select * from {{ ref('warning_detectors') }}
-),
-
-scored as (
-    select
-        baselines.site_id,
-        detectors.detector_id,
-        baselines.signal,
-        baselines.series_key,
-        baselines.hour_start,
-        baselines.step_hours,
-        baselines.window_observed as observed,
-        baselines.expected,
-        {{ warning_sigma('baselines.mad', 'baselines.expected', 'detectors.noise', 'detectors.sigma_floor') }} as sigma,
-        case
-            when detectors.direction = 'high' then baselines.window_observed - baselines.expected
-            else baselines.expected - baselines.window_observed
-        end as delta,
-        detectors.direction,
-        detectors.ratio,
-        detectors.min_delta,
-        detectors.min_expected,
-        detectors.z_threshold,
-        detectors.active_from_hour,
-        detectors.active_to_hour
-    from baselines
-    inner join detectors on baselines.signal = detectors.signal
+with scores as (
+    select * from {{ ref('int_warning_scores') }}
 ),
 
 final as (
@@ -47,13 +17,14 @@ final as (
         step_hours,
         observed,
         expected,
-        sigma,
-        delta / sigma as score
-    from scored
-    where extract(hour from hour_start) between active_from_hour and active_to_hour
+        dispersion,
+        score,
+        z_threshold,
+        tests_per_month
+    from scores
+    where score >= z_threshold
       and expected >= min_expected
       and delta >= min_delta
-      and delta / sigma >= z_threshold
       and (
           (direction = 'high' and observed >= ratio * expected)
           or (direction = 'low' and observed <= ratio * expected)

@@ -1,6 +1,7 @@
 -- Every signal the detectors watch, one row per (site, signal, series, local hour or day),
 -- zero-filled over the days the source was delivered (a day that never arrived is missing,
--- not zero). `window_observed` sums the trailing `window_hours` of the detector's signal.
+-- not zero). `window_observed` sums the trailing `window_hours` of the detector's signal (from
+-- the local midnight on, for a `window_within_day` detector: entries of the night so far).
 -- Incremental by local day (landing_date = the day of hour_start): a run that names its landing
 -- days rebuilds those and the days whose windows reach back into them (macros/warnings.sql).
 {{ landing_day_fact_config() }}
@@ -190,7 +191,7 @@ unioned as (
 ),
 
 windows as (
-    select signal, max(window_hours) as window_hours
+    select signal, max(window_hours) as window_hours, max(case when window_within_day then 1 else 0 end) as within_day
     from {{ ref('warning_detectors') }}
     group by signal
 ),
@@ -220,6 +221,7 @@ rolled as (
         and current_unit.series_key = earlier_unit.series_key
         and earlier_unit.hour_start <= current_unit.hour_start
         and earlier_unit.hour_start > {{ dbt.dateadd('hour', '-windows.window_hours', 'current_unit.hour_start') }}
+        and (windows.within_day = 0 or cast(earlier_unit.hour_start as date) = cast(current_unit.hour_start as date))
     where {{ in_days('cast(current_unit.hour_start as date)', series_days) }}
     group by
         current_unit.site_id,
