@@ -34,15 +34,11 @@
 {#- The count at which count_tail_z reaches `z` (the inverse of its Wilson-Hilferty line), for
     the threshold line of the observed-vs-expected chart. -#}
 {% macro count_threshold(expected, dispersion, z, direction) -%}
+  {%- set reach = z ~ ' / (3 * sqrt(' ~ expected ~ ' / ' ~ dispersion ~ '))' -%}
+  {%- set bias = dispersion ~ ' / (9 * ' ~ expected ~ ')' -%}
   case
-    when {{ direction }} = 'high' then
-      {{ dispersion }} * ({{ expected }} / {{ dispersion }})
-        * power(1 - {{ dispersion }} / (9 * {{ expected }}) + {{ z }} / (3 * sqrt({{ expected }} / {{ dispersion }})), 3)
-    else greatest(
-      {{ dispersion }} * ({{ expected }} / {{ dispersion }})
-        * power(greatest(1 - {{ dispersion }} / (9 * {{ expected }}) - {{ z }} / (3 * sqrt({{ expected }} / {{ dispersion }})), 0), 3)
-        - {{ dispersion }},
-      0)
+    when {{ direction }} = 'high' then {{ expected }} * power(1 - {{ bias }} + {{ reach }}, 3)
+    else greatest({{ expected }} * power(greatest(1 - {{ bias }} - {{ reach }}, 0), 3) - {{ dispersion }}, 0)
   end
 {%- endmacro %}
 
@@ -50,10 +46,9 @@
 {#- The standard normal z whose upper tail is `p` (0 < p < 0.5): Abramowitz & Stegun 26.2.23,
     error below 4.5e-4. -#}
 {% macro normal_upper_quantile(p) -%}
-  (sqrt(-2 * ln({{ p }}))
-    - (2.515517 + 0.802853 * sqrt(-2 * ln({{ p }})) + 0.010328 * (-2 * ln({{ p }})))
-      / (1 + 1.432788 * sqrt(-2 * ln({{ p }})) + 0.189269 * (-2 * ln({{ p }}))
-         + 0.001308 * power(sqrt(-2 * ln({{ p }})), 3)))
+  {%- set t = 'sqrt(-2 * ln(' ~ p ~ '))' -%}
+  ({{ t }} - (2.515517 + 0.802853 * {{ t }} + 0.010328 * power({{ t }}, 2))
+    / (1 + 1.432788 * {{ t }} + 0.189269 * power({{ t }}, 2) + 0.001308 * power({{ t }}, 3)))
 {%- endmacro %}
 
 
