@@ -102,6 +102,8 @@ STAGES: list[Stage] = [
     Stage("transform", "bench.transform", full_args=["--sizes", "pilot-year", "district-month", "--repeat", "1"]),
     Stage("dashboards", "bench.dashboards"),
     Stage("e2e", "bench.e2e"),
+    # early warning against the labelled episodes, each scenario a whole demo run (~8 min; issue 24)
+    Stage("warnings", "bench.warnings_eval", detect_quick=False, full_timeout=2 * 3600, in_quick=False),
     Stage(
         "spark",
         "bench.spark",

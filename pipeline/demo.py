@@ -98,15 +98,22 @@ def demo_environment(data_dir: Path, window_end: dt.date | None = None) -> dict[
     return env
 
 
+def world_options(seed: int = DEMO_SEED, anomalies: int | None = None) -> list[str]:
+    """The simulator options that pick the demo's world: its seed, the demo's faults and,
+    unless the simulator's default, the labelled anomaly episodes per site and quarter."""
+    options = ["--seed", str(seed), "--faults", "simulator/faults/demo.yml"]
+    return options if anomalies is None else [*options, "--anomalies", str(anomalies)]
+
+
 @contextmanager
 def running_simulator(
-    env: dict[str, str], start: dt.date, end: dt.date, log_path: Path, seed: int = DEMO_SEED
+    env: dict[str, str], start: dt.date, end: dt.date, log_path: Path, world: list[str] | None = None
 ):
     """The vendor simulator on a free loopback port, with the demo's realistic faults."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     command = [
-        sys.executable, "-m", "simulator", "serve", "--seed", str(seed), "--port", "0", "--quiet",
-        "--faults", "simulator/faults/demo.yml", "--drop-dir", env["SMARTCOMM_DROP_DIR"],
+        sys.executable, "-m", "simulator", "serve", *(world or world_options()), "--port", "0", "--quiet",
+        "--drop-dir", env["SMARTCOMM_DROP_DIR"],
         "--start", (start - dt.timedelta(days=LEAD_DAYS)).isoformat(), "--end", (end + dt.timedelta(days=1)).isoformat(),
     ]  # fmt: skip
     with open(log_path, "w", encoding="utf-8") as log:
@@ -131,24 +138,29 @@ def running_simulator(
                 process.kill()
 
 
-def drop_files(env: dict[str, str], start: dt.date, end: dt.date, seed: int = DEMO_SEED) -> None:
+def drop_files(env: dict[str, str], start: dt.date, end: dt.date, world: list[str] | None = None) -> None:
     """The vendors' file drops for the window; skipped when this window was dropped already
-    (the files are a pure function of the seed and the day, and re-runs must be fast) and the
-    landed files are still kept (drops.retention_days of config/pipeline.yml: afterwards
-    ingestion has deleted them, and a backfill needs them dropped again)."""
+    from the same world (the files are a pure function of the world and the day, and re-runs
+    must be fast) and the landed files are still kept (drops.retention_days of
+    config/pipeline.yml: afterwards ingestion has deleted them, and a backfill needs them
+    dropped again). The stamp file holds the world's options."""
     first, last = start - dt.timedelta(days=LEAD_DAYS), end + dt.timedelta(days=1)
-    stamp = Path(env["SMARTCOMM_DROP_DIR"]) / f".dropped-seed{seed}-{first}-{last}"
+    world = world or world_options()
+    stamp = Path(env["SMARTCOMM_DROP_DIR"]) / f".dropped-{first}-{last}"
     kept_s = drop_retention_days() * 86400
-    if stamp.exists() and time.time() - stamp.stat().st_mtime < kept_s:
+    if (
+        stamp.exists()
+        and stamp.read_text(encoding="utf-8") == " ".join(world)
+        and time.time() - stamp.stat().st_mtime < kept_s
+    ):
         console.print(f"[green]✓[/green] vendor file drops already in place ({stamp.parent})")
         return
     run(
-        [sys.executable, "-m", "simulator", "drop-files", "--seed", str(seed),
-         "--faults", "simulator/faults/demo.yml", "--drop-dir", env["SMARTCOMM_DROP_DIR"],
+        [sys.executable, "-m", "simulator", "drop-files", *world, "--drop-dir", env["SMARTCOMM_DROP_DIR"],
          "--start", first.isoformat(), "--end", last.isoformat()],
         env, "vendor file drops (gov exports, spreadsheets, alarm files)",
     )  # fmt: skip
-    stamp.touch()
+    stamp.write_text(" ".join(world), encoding="utf-8")
 
 
 def run(command: list[str], env: dict[str, str], what: str, on_progress: Callable[[dict], None] | None = None) -> None:
@@ -287,7 +299,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--end", type=dt.date.fromisoformat, default=default_end, help="last local day")
     parser.add_argument("--sites", default=None, help="comma-separated site ids (default: all)")
     parser.add_argument(
-        "--seed", type=int, default=DEMO_SEED, help=f"the simulated world (default {DEMO_SEED}; the warning evaluation uses others)"
+        "--seed",
+        type=int,
+        default=DEMO_SEED,
+        help=f"the simulated world (default {DEMO_SEED}; the warning evaluation uses others)",
+    )
+    parser.add_argument(
+        "--anomalies",
+        type=int,
+        default=None,
+        help="labelled anomaly episodes per site and quarter (default: the simulator's, 3; 0 = a quiet world)",
     )
     parser.add_argument(
         "--parallel",
@@ -314,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     paths = data_paths()
     env = demo_environment(paths.root, args.end)
     sites = args.sites.split(",") if args.sites else [s.site_id for s in load_registry().sites]
+    world = world_options(args.seed, args.anomalies)
     what = "Backfill" if args.backfill else "Demo"
     console.rule(f"[bold]{what}: {len(sites)} sites, {args.start} .. {args.end}, data in {paths.root}")
     started = time.perf_counter()
@@ -322,10 +344,10 @@ def main(argv: list[str] | None = None) -> int:
     if not pending:
         console.print(f"[green]✓[/green] every site landed through {args.end}: nothing to ingest")
     else:
-        with running_simulator(env, args.start, args.end, paths.root / "logs" / "simulator.log", args.seed) as url:
+        with running_simulator(env, args.start, args.end, paths.root / "logs" / "simulator.log", world) as url:
             env.update(SMARTCOMM_ISC_URL=url, SMARTCOMM_REST_URL=url)
             console.print(f"[green]✓[/green] simulator on {url}")
-            drop_files(env, args.start, args.end, args.seed)
+            drop_files(env, args.start, args.end, world)
             ingest_sites(
                 env,
                 pending,

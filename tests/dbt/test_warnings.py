@@ -196,16 +196,47 @@ def test_forecasts_cover_seven_days_with_an_interval(built: BuiltWarnings, compl
     assert coverage >= 0.8  # the 95 % interval holds most of the observed days
 
 
+QUIET_QUARTER = Window(dt.date(2026, 4, 1), dt.date(2026, 6, 30))
+# The false-alarm budget the issue sets for a quiet world (config/warnings.yml evaluation.targets).
+QUIET_FALSE_ALARMS_PER_SITE_MONTH = 0.3
+
+
+@pytest.fixture(scope="module")
+def quiet_quarter(tmp_path_factory: pytest.TempPathFactory) -> BuiltWarnings:
+    """A quarter of all ten sites at full size (the demo's counts; at x0.1 a gate's nights hold
+    too few entries to tempt a detector) in a world with no labelled episode, with its warm-up."""
+    paths = data_paths(tmp_path_factory.mktemp("quiet"))
+    registry, world = land_window(paths, QUIET_QUARTER, anomalies=0, scale=1.0)
+    build_warnings(paths)
+    return BuiltWarnings(paths, registry, world)
+
+
+def test_small_counts_raise_no_warning_over_a_quiet_quarter(quiet_quarter: BuiltWarnings) -> None:
+    """Night entries are the smallest counts the detectors test (a gate sees about one entry a
+    night): tested on every gate and night of a quarter, chance alone must not raise a warning,
+    and the quarter as a whole keeps within the false-alarm budget."""
+    with duckdb.connect(str(quiet_quarter.paths.warehouse_db), read_only=True) as con:
+        tested, median_expected, largest = con.execute(
+            "select count(*), median(expected), max(observed) from int_warning_scores "
+            "where detector_id = 'night_entries' and hour_start >= ? and hour_start < ?",
+            [QUIET_QUARTER.lo, QUIET_QUARTER.hi],
+        ).fetchone()
+    assert tested >= 10 * 80 * 6 and median_expected <= 2, (tested, median_expected)  # many small-count tests
+    assert largest >= 3 * max(median_expected, 1), largest  # chance does give nights well above the median
+    warnings = quiet_quarter.warnings()
+    assert [w for w in warnings if w["kind"] == "night_entries"] == []
+    episodes = labelled_episodes(quiet_quarter.world, quiet_quarter.registry, QUIET_QUARTER)
+    result = score(warnings, episodes, QUIET_QUARTER, len(quiet_quarter.registry.sites))
+    assert result["episodes"] == 0, result
+    assert result["false_alarms_per_site_month"] <= QUIET_FALSE_ALARMS_PER_SITE_MONTH, result["by_warning_kind"]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("anomalies", [8, 0])
-def test_quarter_evaluation(tmp_path: Path, anomalies: int) -> None:
-    """A whole quarter of all ten sites: labelled (recall, precision) and quiet (false alarms)."""
+def test_quarter_evaluation(tmp_path: Path) -> None:
+    """A whole quarter of all ten sites, many episodes (8 per site): recall and precision."""
     window = Window(dt.date(2026, 4, 1), dt.date(2026, 6, 30))
     paths = data_paths(tmp_path)
-    registry, world = land_window(paths, window, anomalies)
+    registry, world = land_window(paths, window, 8)
     build_warnings(paths)
     result = score(read_warnings(paths.warehouse_db), labelled_episodes(world, registry, window), window, 10)
-    if anomalies:
-        assert result["recall"] >= MIN_RECALL and result["precision"] >= MIN_PRECISION, result
-    else:
-        assert result["episodes"] == 0 and result["warnings_per_site_month"] <= 1.0, result
+    assert result["recall"] >= MIN_RECALL and result["precision"] >= MIN_PRECISION, result
