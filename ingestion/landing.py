@@ -171,6 +171,10 @@ class PartitionBuilder:
         self._names = self.contract.schema.names
         self._buffers: dict[dt.date, _DayBuffer] = {d: self._new_buffer() for d in self.days}
         self._quarantine: dict[dt.date, list[dict[str, Any]]] = {d: [] for d in self.days}
+        # Quarantined rows whose own local day could not be read (an unparseable time): they
+        # are kept under their listing's day, which says nothing about that day's rows.
+        self._undated: Counter[dt.date] = Counter()
+        self.undated_rejected = 0
         self.result = LandingResult(kind, site_id, list(self.days))
         policy = personal_data_policy()
         self._pseudonym_rules = policy.pseudonyms.get(kind, ())
@@ -355,6 +359,7 @@ class PartitionBuilder:
                     else:
                         reasons[i] = f"{column}: local day {day} is outside the landed days {first}..{last}"
         if any(r is not None for r in reasons):
+            day_list = days.to_pylist()
             vendor_list = vendor_ids.to_pylist()
             id_list: list[Any] | None = None
             for i, reason in enumerate(reasons):
@@ -365,7 +370,7 @@ class PartitionBuilder:
                 if reason.startswith(f"{column}: local day "):  # the row was read: its landed id
                     id_list = id_list if id_list is not None else ids.to_pylist()
                     source_id = id_list[i]
-                self._reject(quarantined_raw[i], reason, listing_day, source_id)
+                self._reject(quarantined_raw[i], reason, listing_day, source_id, dated=day_list[i] is not None)
         for name, value in (("site_id", self.site_id), ("_run_id", self.run_id), ("_source_shape", self.source_shape)):
             out[name] = columnar.constant(value, pa.string(), n)
         out["_source_record_id"] = ids
@@ -420,11 +425,14 @@ class PartitionBuilder:
         self.result.rows_in += 1
         self._reject(raw, reason, day, source_record_id)
 
-    def _reject(self, raw: Any, reason: str, day: dt.date | None, source_record_id: Any) -> None:
+    def _reject(self, raw: Any, reason: str, day: dt.date | None, source_record_id: Any, *, dated: bool = True) -> None:
         if self.outside == "skip" and (day not in self._day_set or day in self._committed):
             self.result.rows_outside += 1  # the run that lands `day` quarantines it
             return
         target = day if day in self._day_set else self.days[0]
+        if not dated:
+            self._undated[target] += 1
+            self.undated_rejected += 1
         # No clear personal data in any column: the raw record in whatever shape it came, the
         # reason (a converter may quote a value) and the vendor's record id.
         self._quarantine[target].append(
@@ -450,10 +458,11 @@ class PartitionBuilder:
 
     # -- writing ----------------------------------------------------------------------------
     def counts(self, day: dt.date) -> tuple[int, int]:
-        """(rows kept, rows quarantined) so far for one day."""
+        """(rows kept, rows quarantined whose own day it is) so far for one day; the rows kept
+        under it because their time could not be read are judged with their page instead."""
         self.flush()
         buffer = self._buffers.get(day)
-        return (len(buffer) if buffer else 0), len(self._quarantine.get(day, []))
+        return (len(buffer) if buffer else 0), len(self._quarantine.get(day, [])) - self._undated[day]
 
     def pending_days(self) -> list[dt.date]:
         return [d for d in self.days if d not in self._committed]
@@ -474,6 +483,7 @@ class PartitionBuilder:
             self._committed.add(day)
             self._buffers[day] = self._new_buffer()
             self._quarantine[day] = []
+            self._undated.pop(day, None)
 
     def check_accounts(self) -> None:
         """Every row received has a fate or is still pending in a day not yet written."""
@@ -519,6 +529,7 @@ class PartitionBuilder:
             self._committed.add(day)
             self._buffers[day] = self._new_buffer()
             self._quarantine[day] = []
+            self._undated.pop(day, None)
         return self.result
 
 

@@ -162,6 +162,31 @@ def listing_window(unit: Unit, late_days: int) -> Window:
     return first - dt.timedelta(days=late_days), last
 
 
+def _drift_suspected(rejected: int, rows: int, guards: Guards) -> bool:
+    """Rows all rejected (from `min_rows_all_rejected`), or mostly (from `min_rows_for_share_check`)."""
+    return (rejected == rows and rejected >= guards.min_rows_all_rejected) or (
+        rejected >= guards.min_rows_for_share_check and rejected > guards.max_quarantine_share * rows
+    )
+
+
+def _top_reasons(builder: PartitionBuilder) -> str:
+    return ", ".join(f"{reason} {n}" for reason, n in builder.result.quarantine_reasons.most_common(3))
+
+
+def guard_unit(builder: PartitionBuilder, unit: Unit, rows: int, undated: int) -> None:
+    """The drift rule for the rows of a unit (a file or a query window) whose time could not
+    be read: they belong to no day, so they are judged against the unit they came in, not the
+    listing day they are kept under (two malformed rows of a monthly workbook are not a
+    failed 1st)."""
+    if undated and _drift_suspected(undated, rows, guard_settings()):
+        raise FetchError(
+            builder.site_id,
+            builder.kind,
+            f"{unit.label}: {undated} of {rows} rows have no readable time (top reasons: {_top_reasons(builder)}); "
+            "schema drift, a wrong encoding or mapping suspected; nothing was landed from it",
+        )
+
+
 def guard_days(builder: PartitionBuilder, days: list[dt.date], *, allow_shrink: bool = False) -> list[dt.date]:
     """Refuse to land a day rather than replace good data with less; returns the days that
     delivered nothing where the landing zone holds rows (not delivered: their partitions stay).
@@ -176,18 +201,11 @@ def guard_days(builder: PartitionBuilder, days: list[dt.date], *, allow_shrink: 
     held_back = []
     for day in days:
         kept, rejected = builder.counts(day)
-        if rejected and (
-            (not kept and rejected >= guards.min_rows_all_rejected)
-            or (
-                rejected >= guards.min_rows_for_share_check
-                and rejected > guards.max_quarantine_share * (kept + rejected)
-            )
-        ):
-            top = ", ".join(f"{reason} {n}" for reason, n in builder.result.quarantine_reasons.most_common(3))
+        if rejected and _drift_suspected(rejected, kept + rejected, guards):
             raise FetchError(
                 site_id,
                 kind,
-                f"day {day}: {rejected} of {kept + rejected} rows rejected (top reasons: {top}); "
+                f"day {day}: {rejected} of {kept + rejected} rows rejected (top reasons: {_top_reasons(builder)}); "
                 "schema drift, a wrong encoding or mapping suspected; the day was not landed",
             )
         before = builder.landed_rows(day)
@@ -263,14 +281,19 @@ def pull(
             held_back.extend(empty)
             builder.commit(ready)
 
+        unit_rows, undated_before = 0, 0
         for unit, page in _prefetch(connector, units):
             if page is None:
+                builder.flush()
+                guard_unit(builder, unit, unit_rows, builder.undated_rejected - undated_before)
+                unit_rows, undated_before = 0, builder.undated_rejected
                 done += 1
                 commit([d for d in builder.pending_days() if d <= unit.day - dt.timedelta(days=late)])
                 if progress:
                     progress(done, len(units), outcome.rows_fetched)
                 continue
             outcome.rows_fetched += len(page)
+            unit_rows += len(page)
             builder.add_raw_page(page, kind_mapping, unit.day, listing_window(unit, late))
         missing = sorted(set(getattr(connector, "missing", [])) & set(days))
         builder.set_aside(missing)
