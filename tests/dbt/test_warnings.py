@@ -5,8 +5,9 @@ x0.1, only the kinds the detectors read, many episodes per quarter so every type
 landed straight into the landing zone as the other dbt tests do. It checks recall and
 precision against the labels, the explanation of every warning, that re-running a day
 changes neither the warnings nor the alerts, and that an ongoing episode keeps its id.
-The quarter evaluations (labelled and quiet) are marked slow; their figures are in
-dbt_project/README.md ("Early warning").
+A quiet full-size quarter checks that small counts raise no warning; the labelled quarter at
+demo scale is marked slow; the figures on the demo's own path are `make bench`'s
+(bench/warnings_eval.py) and dbt_project/README.md's ("Early warning").
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from bench.warnings_eval import (
     WARM_UP_DAYS,
     Window,
     build_warnings,
+    evaluation_config,
     labelled_episodes,
     land_days,
     land_window,
@@ -196,9 +198,7 @@ def test_forecasts_cover_seven_days_with_an_interval(built: BuiltWarnings, compl
     assert coverage >= 0.8  # the 95 % interval holds most of the observed days
 
 
-QUIET_QUARTER = Window(dt.date(2026, 4, 1), dt.date(2026, 6, 30))
-# The false-alarm budget the issue sets for a quiet world (config/warnings.yml evaluation.targets).
-QUIET_FALSE_ALARMS_PER_SITE_MONTH = 0.3
+QUARTER = Window(dt.date(2026, 4, 1), dt.date(2026, 6, 30))
 
 
 @pytest.fixture(scope="module")
@@ -206,7 +206,7 @@ def quiet_quarter(tmp_path_factory: pytest.TempPathFactory) -> BuiltWarnings:
     """A quarter of all ten sites at full size (the demo's counts; at x0.1 a gate's nights hold
     too few entries to tempt a detector) in a world with no labelled episode, with its warm-up."""
     paths = data_paths(tmp_path_factory.mktemp("quiet"))
-    registry, world = land_window(paths, QUIET_QUARTER, anomalies=0, scale=1.0)
+    registry, world = land_window(paths, QUARTER, anomalies=0, scale=1.0)
     build_warnings(paths)
     return BuiltWarnings(paths, registry, world)
 
@@ -219,24 +219,26 @@ def test_small_counts_raise_no_warning_over_a_quiet_quarter(quiet_quarter: Built
         tested, median_expected, largest = con.execute(
             "select count(*), median(expected), max(observed) from int_warning_scores "
             "where detector_id = 'night_entries' and hour_start >= ? and hour_start < ?",
-            [QUIET_QUARTER.lo, QUIET_QUARTER.hi],
+            [QUARTER.lo, QUARTER.hi],
         ).fetchone()
     assert tested >= 10 * 80 * 6 and median_expected <= 2, (tested, median_expected)  # many small-count tests
     assert largest >= 3 * max(median_expected, 1), largest  # chance does give nights well above the median
     warnings = quiet_quarter.warnings()
     assert [w for w in warnings if w["kind"] == "night_entries"] == []
-    episodes = labelled_episodes(quiet_quarter.world, quiet_quarter.registry, QUIET_QUARTER)
-    result = score(warnings, episodes, QUIET_QUARTER, len(quiet_quarter.registry.sites))
+    episodes = labelled_episodes(quiet_quarter.world, quiet_quarter.registry, QUARTER)
+    result = score(warnings, episodes, QUARTER, len(quiet_quarter.registry.sites))
     assert result["episodes"] == 0, result
-    assert result["false_alarms_per_site_month"] <= QUIET_FALSE_ALARMS_PER_SITE_MONTH, result["by_warning_kind"]
+    budget = evaluation_config()["targets"]["false_alarms_per_site_month"]  # the quiet world's target
+    assert result["false_alarms_per_site_month"] <= budget, result["by_warning_kind"]
 
 
 @pytest.mark.slow
-def test_quarter_evaluation(tmp_path: Path) -> None:
-    """A whole quarter of all ten sites, many episodes (8 per site): recall and precision."""
-    window = Window(dt.date(2026, 4, 1), dt.date(2026, 6, 30))
+def test_quarter_evaluation_at_demo_scale(tmp_path: Path) -> None:
+    """A whole quarter of the demo's world (full-size registry, its 3 episodes per site and
+    quarter, seed 7) with its warm-up: recall and precision (`make bench` measures the same
+    through the demo's HTTP path)."""
     paths = data_paths(tmp_path)
-    registry, world = land_window(paths, window, 8)
+    registry, world = land_window(paths, QUARTER, anomalies=3, scale=1.0)
     build_warnings(paths)
-    result = score(read_warnings(paths.warehouse_db), labelled_episodes(world, registry, window), window, 10)
+    result = score(read_warnings(paths.warehouse_db), labelled_episodes(world, registry, QUARTER), QUARTER, 10)
     assert result["recall"] >= MIN_RECALL and result["precision"] >= MIN_PRECISION, result

@@ -126,6 +126,9 @@ described as (
     where episodes.abnormal_units >= detectors.min_units
 ),
 
+{#- the return period in whole years, as the explanations print it -#}
+{%- set return_years = "cast(cast(greatest(round(power(10, return_years_log10), 0), 1) as bigint) as " ~ dbt.type_string() ~ ")" %}
+
 final as (
     select
         {{ dbt.hash("site_id || '|' || detector_id || '|' || cast(start_time as " ~ dbt.type_string() ~ ")") }} as warning_id,
@@ -182,11 +185,11 @@ final as (
             end as severity,
             case
                 when return_years_log10 >= 3 then '比千年一遇更罕见'
-                else '约每' || cast(cast(greatest(round(power(10, return_years_log10), 0), 1) as bigint) as {{ dbt.type_string() }}) || '年一遇'
+                else '约每' || {{ return_years }} || '年一遇'
             end as rarity_zh,
             case
                 when return_years_log10 >= 3 then 'rarer than once in a thousand years'
-                else 'about once in ' || cast(cast(greatest(round(power(10, return_years_log10), 0), 1) as bigint) as {{ dbt.type_string() }}) || ' years'
+                else 'about once in ' || {{ return_years }} || ' years'
             end as rarity_en,
             case
                 when series_count > 1 then '等' || cast(series_count as {{ dbt.type_string() }}) || '处'
