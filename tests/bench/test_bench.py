@@ -103,3 +103,22 @@ def test_synthetic_site_lands_its_pilots_records_under_its_own_id(tmp_path: Path
             r[0] for r in con.execute(f"select site_id from '{landing / '_reference' / 'sites.parquet'}'").fetchall()
         }
     assert sites == {s.site_id for s in registry.sites}
+
+
+def test_warning_scenarios_score_the_demo_quarters_from_their_first_testable_day() -> None:
+    """The demo lands no warm-up: its first quarter is scored once `warning_min_baseline_weeks`
+    of baseline exist; a quiet world is judged by its false alarms only."""
+    from bench.warnings_eval import SCENARIOS, demo_windows, min_baseline_days, scenario_figures, score
+
+    windows = demo_windows()
+    assert [(w.start, w.end) for w in windows] == [
+        (dt.date(2026, 1, 1) + dt.timedelta(days=min_baseline_days()), dt.date(2026, 3, 31)),
+        (dt.date(2026, 4, 1), dt.date(2026, 6, 30)),
+    ]
+    noon = dt.datetime(2026, 5, 1, 12)
+    false_alarm = {"site_id": "s", "kind": "crowd_spike", "start_time": noon, "last_abnormal_until": noon}
+    quiet = {"quarters": [score([false_alarm], [], windows[1], sites=10)]}
+    figures = {f.name.split(" 2026")[0]: f for f in scenario_figures(SCENARIOS["quiet"], quiet)}
+    assert set(figures) == {"false alarms per site-month"}
+    alarms = figures["false alarms per site-month"]
+    assert alarms.value == round(1 / (10 * windows[1].months), 3) and alarms.meets is True
