@@ -55,7 +55,14 @@ WARNINGS_CONFIG = PROJECT_ROOT / "config" / "warnings.yml"
 DBT_PROJECT = PROJECT_ROOT / "dbt_project" / "dbt_project.yml"
 STAGE = "warnings"
 RESULTS = PROJECT_ROOT / "bench" / "results"
-WARM_UP_DAYS = 28  # the baseline's trailing weeks (dbt var warning_baseline_weeks = 4)
+
+
+def dbt_var(name: str) -> Any:
+    """A var of dbt_project.yml, the home of the warning models' baseline settings."""
+    return yaml.safe_load(DBT_PROJECT.read_text(encoding="utf-8"))["vars"][name]
+
+
+WARM_UP_DAYS = 7 * int(dbt_var("warning_baseline_weeks"))  # the baseline's trailing weeks
 # The kinds the detectors read; the others are not landed (the episodes do not depend on them).
 WARNING_KINDS = ("passages", "alerts", "fire_alarms", "device_status", "service_cases")
 # The warning models and everything upstream of them (not the ratings).
@@ -305,9 +312,8 @@ SCENARIOS = {
 
 
 def min_baseline_days() -> int:
-    """The days a unit's baseline needs before a detector may test it (dbt var)."""
-    variables = yaml.safe_load(DBT_PROJECT.read_text(encoding="utf-8"))["vars"]
-    return 7 * int(variables["warning_min_baseline_weeks"])
+    """The days a unit's baseline needs before a detector may test it."""
+    return 7 * int(dbt_var("warning_min_baseline_weeks"))
 
 
 def demo_windows() -> list[Window]:
